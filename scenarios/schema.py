@@ -362,7 +362,21 @@ class LimitsConfig(_Model):
         100.0, ge=0, le=100, description="Allowed change of tariff revenue (± band) [%]."
     )
     trafo_loading_max_pct: float = Field(
-        1000.0, gt=0, description="Transformer loading limit on the design steps [%]."
+        1000.0,
+        gt=0,
+        description=(
+            "Transformer loading the offers must respect on the design steps [%] "
+            "(the default leaves it unconstrained); above 100 % also counts as a violation."
+        ),
+    )
+    vm_min_pu: float = Field(
+        0.95, gt=0.5, lt=1.0, description="Lowest acceptable bus voltage (counted as violation) [p.u.]."
+    )
+    vm_max_pu: float = Field(
+        1.05, gt=1.0, lt=1.5, description="Highest acceptable bus voltage (counted as violation) [p.u.]."
+    )
+    line_loading_max_pct: float = Field(
+        100.0, gt=0, le=1000, description="Line loading counted as a violation above this [%]."
     )
 
 
@@ -392,6 +406,13 @@ class Scenario(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    sweep: dict[str, list[bool | int | float | str]] = Field(
+        default_factory=dict,
+        description=(
+            "Parameter sweep for `gridflex batch`: field path (e.g. 'customers.ev_share') → "
+            "values; batch runs every combination as its own scenario."
+        ),
+    )
     base_dir: Path = Field(
         Path("."), description="Folder relative paths resolve against (the scenario's folder)."
     )

@@ -1,0 +1,226 @@
+"""Customers CSV in and out.
+
+Columns (header row, comma separated, one customer per row):
+
+====================== ========= ======== ==================================================
+column                 unit      required default when the column is absent
+====================== ========= ======== ==================================================
+customer_id            –         yes      (unique integer ≥ 0)
+bus                    –         yes      (a bus index of the net)
+segment                –         yes      residential / commercial / industrial / agricultural
+annual_kwh             kWh       yes      (≥ 0; base consumption without EV and heating)
+load                   –         no       the in-service load element at the bus with the
+                                          largest p_mw; -1 when the bus has none (the
+                                          pipeline then adds a load element at that bus)
+has_ev, has_heat_pump,  bool     no       false (accepts true/false/1/0/yes/no)
+has_ac, has_pv,
+has_electric_heating
+pv_kwp                 kWp       no       0
+ev_charger_kw          kW        no       11 with an EV, else 0
+ev_kwh_per_day         kWh       no       8 with an EV, else 0
+heat_kw_per_degc       kW/degC   no       0.06 with a heat pump, 0.17 with electric heating,
+                                          0.08 with AC, else 0
+power_factor           –         no       0.97 (in (0, 1])
+flexibility_share      –         no       0.08 (in [0, 1])
+comfort_events         –         no       8 (integer ≥ 0)
+elasticity_scale       –         no       1 (≥ 0)
+====================== ========= ======== ==================================================
+
+Any other column in the file (e.g. credit fields written by `write_customers_csv`) is read as a
+float/int/string variable if it is complete; errors name the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from customers.population import UNITS, population_dataset
+from scenarios.errors import InputError
+from scenarios.schema import SEGMENTS
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("customer_id", "bus", "segment", "annual_kwh")
+BOOL_COLUMNS: tuple[str, ...] = (
+    "has_ev", "has_heat_pump", "has_ac", "has_pv", "has_electric_heating",
+)
+#: (lowest, highest) allowed value of each numeric column.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "annual_kwh": (0.0, 1e9),
+    "pv_kwp": (0.0, 1e6),
+    "ev_charger_kw": (0.0, 1e4),
+    "ev_kwh_per_day": (0.0, 1e4),
+    "heat_kw_per_degc": (0.0, 1e4),
+    "power_factor": (1e-3, 1.0),
+    "flexibility_share": (0.0, 1.0),
+    "comfort_events": (0.0, 1e4),
+    "elasticity_scale": (0.0, 100.0),
+}
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _fail(path: Path, line: int | None, column: str, message: str) -> InputError:
+    where = f"{path}" + (f", line {line}" if line is not None else "")
+    return InputError(f"{where}, column '{column}': {message}")
+
+
+def _parse_bool(path: Path, column: str, values: pd.Series) -> np.ndarray:
+    text = values.astype(str).str.strip().str.lower()
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _fail(path, i + 2, column, f"'{values.iloc[i]}' is not true/false")
+    return text.isin(_TRUE).to_numpy()
+
+
+def _parse_number(path: Path, column: str, values: pd.Series) -> np.ndarray:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        shown = values.iloc[i]
+        what = "is missing" if pd.isna(shown) or str(shown).strip() == "" else f"'{shown}' is not a number"
+        raise _fail(path, i + 2, column, what)
+    lo, hi = BOUNDS.get(column, (-np.inf, np.inf))
+    out = np.flatnonzero((numbers < lo) | (numbers > hi))
+    if len(out):
+        i = int(out[0])
+        raise _fail(path, i + 2, column, f"{numbers[i]:g} is outside [{lo:g}, {hi:g}]")
+    return numbers
+
+
+def _parse_integer(path: Path, column: str, values: pd.Series) -> np.ndarray:
+    numbers = _parse_number(path, column, values)
+    frac = np.flatnonzero(numbers != np.round(numbers))
+    if len(frac):
+        i = int(frac[0])
+        raise _fail(path, i + 2, column, f"{numbers[i]:g} is not an integer")
+    return numbers.astype(np.int64)
+
+
+def _default_load(net, bus: np.ndarray) -> np.ndarray:
+    table = net.load[net.load["in_service"].astype(bool)]
+    largest = table.sort_values("p_mw", ascending=False, kind="stable").groupby("bus").head(1)
+    by_bus = dict(zip(largest["bus"].astype(int), largest.index.astype(int), strict=True))
+    return np.array([by_bus.get(int(b), -1) for b in bus], dtype=np.int64)
+
+
+def read_customers_csv(path: Path | str, net) -> xr.Dataset:
+    """Read and validate a customers CSV (columns in the module docstring).
+
+    Raises
+    ------
+    InputError
+        Missing file or column, empty cell, non-number, value out of bounds, unknown segment,
+        duplicate ``customer_id``, bus not in the net, or ``load`` not an in-service load element
+        at that bus — naming the file, the line (header = line 1) and the column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: customers file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    for column in REQUIRED_COLUMNS:
+        if column not in frame.columns:
+            raise _fail(path, None, column, "required column is missing")
+    if len(frame) == 0:
+        raise InputError(f"{path}: no customer rows")
+
+    ids = _parse_integer(path, "customer_id", frame["customer_id"])
+    if (ids < 0).any():
+        i = int(np.flatnonzero(ids < 0)[0])
+        raise _fail(path, i + 2, "customer_id", f"{ids[i]} is negative")
+    dup = pd.Series(ids).duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise _fail(path, i + 2, "customer_id", f"duplicate id {ids[i]}")
+    bus = _parse_integer(path, "bus", frame["bus"])
+    known_bus = np.isin(bus, net.bus.index.to_numpy(np.int64))
+    if not known_bus.all():
+        i = int(np.flatnonzero(~known_bus)[0])
+        raise _fail(path, i + 2, "bus", f"bus {bus[i]} is not in the network")
+    segment = frame["segment"].str.strip().str.lower().to_numpy()
+    bad = ~np.isin(segment, SEGMENTS)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _fail(path, i + 2, "segment", f"'{frame['segment'].iloc[i]}' is not one of "
+                    + ", ".join(SEGMENTS))
+
+    if "load" in frame.columns:
+        load = _parse_integer(path, "load", frame["load"])
+        table = net.load[net.load["in_service"].astype(bool)]
+        for i, (element, b) in enumerate(zip(load, bus, strict=True)):
+            if element == -1:
+                continue
+            if element not in table.index or int(table.at[element, "bus"]) != b:
+                raise _fail(path, i + 2, "load",
+                            f"{element} is not an in-service load element at bus {b}")
+    else:
+        load = _default_load(net, bus)
+
+    fields: dict[str, np.ndarray] = {}
+    for column in BOOL_COLUMNS:
+        fields[column] = (_parse_bool(path, column, frame[column]) if column in frame.columns
+                          else np.zeros(len(frame), bool))
+    fields["annual_kwh"] = _parse_number(path, "annual_kwh", frame["annual_kwh"])
+    ev, hp = fields["has_ev"], fields["has_heat_pump"]
+    eh, ac = fields["has_electric_heating"], fields["has_ac"]
+    defaults = {
+        "pv_kwp": np.zeros(len(frame)),
+        "ev_charger_kw": np.where(ev, 11.0, 0.0),
+        "ev_kwh_per_day": np.where(ev, 8.0, 0.0),
+        "heat_kw_per_degc": np.where(hp, 0.06, np.where(eh, 0.17, np.where(ac, 0.08, 0.0))),
+        "power_factor": np.full(len(frame), 0.97),
+        "flexibility_share": np.full(len(frame), 0.08),
+        "comfort_events": np.full(len(frame), 8, dtype=np.int64),
+        "elasticity_scale": np.ones(len(frame)),
+    }
+    for column, default in defaults.items():
+        if column not in frame.columns:
+            fields[column] = default
+        elif column == "comfort_events":
+            fields[column] = _parse_integer(path, column, frame[column])
+        else:
+            fields[column] = _parse_number(path, column, frame[column])
+
+    ds = population_dataset(ids, bus, load, segment, fields,
+                            attrs={"source": "file", "file": str(path)})
+    known = set(UNITS) | {"customer_id"}
+    for column in frame.columns:
+        if column in known:
+            continue
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.notna().all():
+            values = numbers.to_numpy()
+            ds[column] = ("customer", values, {"units": "1"})
+        elif (frame[column].str.strip() != "").all():
+            ds[column] = ("customer", frame[column].str.strip().to_numpy().astype(str),
+                          {"units": "1"})
+        else:
+            i = int(np.flatnonzero((frame[column].str.strip() == "").to_numpy())[0])
+            raise _fail(path, i + 2, column, "is missing")
+    return ds
+
+
+def write_customers_csv(ds: xr.Dataset, path: Path | str) -> Path:
+    """Write every ``[customer]`` variable of ``ds`` as one CSV row per customer.
+
+    The first column is ``customer_id``; booleans are written as ``true``/``false`` so the file
+    reads back with `read_customers_csv`.
+    """
+    path = Path(path)
+    columns: dict[str, np.ndarray] = {"customer_id": ds["customer"].values}
+    for name, var in ds.data_vars.items():
+        if var.dims != ("customer",):
+            continue
+        values = var.values
+        columns[str(name)] = np.where(values, "true", "false") if values.dtype == bool else values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path, index=False, float_format="%.10g")
+    return path

@@ -1,0 +1,320 @@
+"""The offer-assignment MILP as a Pyomo model, built top-down from finished NumPy rows.
+
+Notation: customers ``i``, offers ``k``, eligible pairs ``p = (i, k)`` (forbidden pairs have no
+column), design steps ``t``. ``x[p] ∈ {0, 1}`` chooses offer ``k`` for customer ``i``.
+Rows are `LinearExpression` objects built from CSR slices of the coefficient matrices in
+`optimizer.pairs` (SOLVER.md: 5–6× cheaper than Set/Param rules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from optimizer.pairs import PairData, build_pairs
+from optimizer.problem import OfferProblem
+
+#: Weight of the secondary criterion in the Pareto objective [kW per unit], small enough never
+#: to trade peak reduction, large enough to pick the efficient point among equal peaks.
+PARETO_TIE_BREAK = {"satisfaction": 1e-3, "cost": 1e-6}
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to build the model.
+
+    Attributes
+    ----------
+    peak_steps
+        Design steps that get an epigraph row; ``None`` keeps every step that can set the peak
+        (exact pruning). A smaller set is a relaxation to be re-checked on all steps.
+    relax
+        Continuous ``0 ≤ x ≤ 1`` instead of binary (LP relaxation).
+    elastic
+        Add a non-negative slack per limit (budget, satisfaction mean, revenue band, each
+        network element) and minimise the scaled slack instead of the value: the model behind
+        the explanation of an infeasible problem.
+    objective
+        ``"value"``: the money objective of `add_objective`; ``"peak"``: peak reduction [kW]
+        only, for ε-constraint Pareto sweeps.
+    epsilon_row
+        Always add this row, even when redundant, so that a sweep can move its bound:
+        ``"satisfaction"`` (mean satisfaction ≥ ε) or ``"cost"`` (incentives + bad debt ≤ ε).
+    """
+
+    peak_steps: np.ndarray | None = None
+    relax: bool = False
+    elastic: bool = False
+    objective: Literal["value", "peak"] = "value"
+    epsilon_row: Literal["satisfaction", "cost"] | None = None
+
+
+def build_model(problem: OfferProblem, options: ModelOptions | None = None) -> pyo.ConcreteModel:
+    """Build the offer-assignment model (maximisation).
+
+    The NumPy preparation (`optimizer.pairs.build_pairs`) is kept on the model as
+    ``m.pair_data`` so that solution values map back to customers and offers in one place.
+    """
+    options = options or ModelOptions()
+    pairs = build_pairs(problem, options.peak_steps)
+    m = pyo.ConcreteModel(name="offer-assignment")
+    m.pair_data = pairs
+    m.options = options
+    add_sets(m, pairs)
+    add_choice_variables(m, pairs, relax=options.relax)
+    add_slacks(m, pairs, elastic=options.elastic)
+    add_one_offer_per_customer(m, pairs)
+    add_peak_epigraph(m, pairs)
+    add_budget(m, problem, pairs)
+    add_satisfaction_floor(m, problem, pairs, always=options.epsilon_row == "satisfaction")
+    add_revenue_band(m, problem, pairs)
+    add_cost_cap(m, problem, pairs, always=options.epsilon_row == "cost")
+    add_network_limits(m, pairs)
+    add_objective(m, problem, pairs, options)
+    return m
+
+
+def add_sets(m: pyo.ConcreteModel, pairs: PairData) -> None:
+    """Index sets: pairs ``P``, customers ``I``, kept peak steps ``S ⊆ T``, network rows."""
+    m.P = pyo.RangeSet(0, pairs.customer.size - 1)
+    m.I = pyo.RangeSet(0, pairs.n_customers - 1)
+    m.S = pyo.Set(initialize=pairs.peak_steps.tolist(), ordered=True)
+    m.network_families = pyo.Set(initialize=[rows.family for rows in pairs.capacity], ordered=True)
+
+
+def add_choice_variables(m: pyo.ConcreteModel, pairs: PairData, *, relax: bool) -> None:
+    """``x[p] ∈ {0,1}`` (or ``[0,1]`` relaxed) and the feeder peak ``peak ≥ L`` [kW].
+
+    ``L = max_t (base[t] + Σ_i min_k Δ[i,k,t])`` is a valid lower bound on every assignment's
+    peak and tightens the LP.
+    """
+    m.x = pyo.Var(m.P, domain=pyo.UnitInterval if relax else pyo.Binary)
+    m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, None))
+    # One object array of the flat Var's members, so CSR index slices map to vars at C speed.
+    xs = np.empty(pairs.customer.size, dtype=object)
+    xs[:] = list(m.x.values())
+    m._x_by_pair = xs
+
+
+def add_slacks(m: pyo.ConcreteModel, pairs: PairData, *, elastic: bool) -> None:
+    """Elastic mode only: a slack ``s_f ≥ 0`` per limit (family, element), in the limit's units.
+
+    Families: ``budget`` [EUR], ``satisfaction_mean`` [-], ``revenue_up``/``revenue_down``
+    [EUR], and ``<network family>:<element>`` [kW or p.u.].
+    """
+    names: list[str] = []
+    if elastic:
+        names = ["budget", "satisfaction_mean", "revenue_up", "revenue_down", "cost"]
+        for rows in pairs.capacity:
+            names += [f"{rows.family}:{e}" for e in np.unique(rows.element)]
+    m.slack_names = pyo.Set(initialize=names, ordered=True)
+    m.slack = pyo.Var(m.slack_names, domain=pyo.NonNegativeReals)
+
+
+def _row(coefs: np.ndarray, variables: list, constant: float = 0.0) -> LinearExpression:
+    return LinearExpression(constant=constant, linear_coefs=coefs.tolist(), linear_vars=variables)
+
+
+def _slack(m: pyo.ConcreteModel, name: str, sign: float) -> tuple[list[float], list]:
+    if name in m.slack_names:
+        return [sign], [m.slack[name]]
+    return [], []
+
+
+def add_one_offer_per_customer(m: pyo.ConcreteModel, pairs: PairData) -> None:
+    """``Σ_{k eligible for i} x[i,k] = 1  ∀ i`` (status quo, offer 0, is always eligible)."""
+    xs, ptr = m._x_by_pair, pairs.ptr
+
+    def rule(m, i):
+        a, b = int(ptr[i]), int(ptr[i + 1])
+        return LinearExpression(linear_coefs=[1.0] * (b - a), linear_vars=xs[a:b].tolist()) == 1
+
+    m.one_offer = pyo.Constraint(m.I, rule=rule)
+
+
+def add_peak_epigraph(m: pyo.ConcreteModel, pairs: PairData) -> None:
+    """``Σ_p Δ[p,t]·x[p] − peak ≤ −base[t]  ∀ t ∈ S`` (i.e. ``peak ≥ base[t] + Σ_p Δ[p,t]·x[p]``).
+
+    ``S`` holds the steps that can set the peak; the others are implied (`select_peak_steps`).
+    """
+    xs, rows = m._x_by_pair, pairs.peak_rows
+    base = pairs.base_kw
+    position = {int(t): j for j, t in enumerate(pairs.peak_steps)}
+
+    def rule(m, t):
+        j = position[t]
+        a, b = rows.indptr[j], rows.indptr[j + 1]
+        coefs = np.append(rows.data[a:b], -1.0)
+        return _row(coefs, xs[rows.indices[a:b]].tolist() + [m.peak]) <= -float(base[t])
+
+    m.peak_epigraph = pyo.Constraint(m.S, rule=rule)
+
+
+def add_budget(m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData) -> None:
+    """``Σ_p incentive[p]·x[p] ≤ budget`` [EUR].
+
+    Omitted when even the dearest choice per customer fits (the row could never bind).
+    """
+    dearest = np.maximum.reduceat(pairs.incentive, pairs.ptr[:-1]).sum()
+    if not np.isfinite(problem.budget_eur) or dearest <= problem.budget_eur:
+        return
+    coefs, extra = _slack(m, "budget", -1.0)
+    m.budget = pyo.Constraint(
+        expr=_row(np.append(pairs.incentive, coefs), m._x_by_pair.tolist() + extra)
+        <= problem.budget_eur
+    )
+
+
+def add_satisfaction_floor(
+    m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData, *, always: bool = False
+) -> None:
+    """``Σ_p satisfaction[p]·x[p] ≥ n · floor_mean`` (mean predicted satisfaction).
+
+    The per-customer floor ``satisfaction[i,k] ≥ floor_customer`` removed columns beforehand.
+    Omitted when even the least satisfying choice per customer meets the floor, unless
+    ``always`` (a Pareto sweep moves its bound).
+    """
+    n = pairs.n_customers
+    worst = np.minimum.reduceat(pairs.satisfaction, pairs.ptr[:-1]).sum()
+    if not always and worst >= n * problem.satisfaction_floor_mean:
+        return
+    coefs, extra = _slack(m, "satisfaction_mean", float(n))
+    m.satisfaction_mean = pyo.Constraint(
+        expr=_row(np.append(pairs.satisfaction, coefs), m._x_by_pair.tolist() + extra)
+        >= n * problem.satisfaction_floor_mean
+    )
+
+
+def add_revenue_band(m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData) -> None:
+    """``−band ≤ Σ_p revenue_change[p]·x[p] ≤ band`` [EUR] (revenue neutrality of the tariffs).
+
+    Omitted when the band is infinite or every reachable total lies inside it.
+    """
+    band = problem.revenue_band_eur
+    hi = np.maximum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
+    lo = np.minimum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
+    if not np.isfinite(band) or (hi <= band and lo >= -band):
+        return
+    xs = m._x_by_pair.tolist()
+    up, up_x = _slack(m, "revenue_up", -1.0)
+    down, down_x = _slack(m, "revenue_down", 1.0)
+    m.revenue_up = pyo.Constraint(expr=_row(np.append(pairs.revenue, up), xs + up_x) <= band)
+    m.revenue_down = pyo.Constraint(expr=_row(np.append(pairs.revenue, down), xs + down_x) >= -band)
+
+
+def cost_coefficients(problem: OfferProblem, pairs: PairData) -> np.ndarray:
+    """Weighted money cost per pair: ``w_inc·incentive + w_bd·bad_debt`` [EUR]."""
+    return problem.incentive_weight * pairs.incentive + problem.bad_debt_weight * pairs.bad_debt
+
+
+def add_cost_cap(
+    m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData, *, always: bool
+) -> None:
+    """``Σ_p (w_inc·incentive[p] + w_bd·bad_debt[p])·x[p] ≤ ε`` [EUR], only for cost sweeps.
+
+    Built with ``ε = +∞`` (a free row); the sweep sets its upper bound in the solver.
+    """
+    if not always:
+        return
+    coefs, extra = _slack(m, "cost", -1.0)
+    m.cost_cap = pyo.Constraint(
+        expr=pyo.inequality(
+            None,
+            _row(np.append(cost_coefficients(problem, pairs), coefs), m._x_by_pair.tolist() + extra),
+            float(np.sum(np.maximum.reduceat(cost_coefficients(problem, pairs), pairs.ptr[:-1])))
+            + 1.0,
+        )
+    )
+
+
+def add_network_limits(m: pyo.ConcreteModel, pairs: PairData) -> None:
+    """Transformer, line and voltage rows that can bind, per family ``f``:
+
+    ``lower[r] ≤ Σ_p W_f[r,p]·x[p] (− s_f,e) (+ s_f,e) ≤ upper[r]`` with the base-case
+    load/flow/voltage already moved into ``lower``/``upper``; e.g. transformer
+    ``trafo_base[t,r] + Σ_p Δ_r[p,t]·x[p] ≤ trafo_limit[r]``, radial line
+    ``|line_base[t,l] + Σ_i downstream[l,i] Σ_k Δ[i,k,t]·x[i,k]| ≤ line_limit[l]``, voltage
+    ``vmin ≤ v_base[t,b] + Σ_i S[b,i] Σ_k Δ[i,k,t]·x[i,k] ≤ vmax``. Rows that no assignment can
+    violate were pruned exactly in `optimizer.pairs`.
+    """
+    xs = m._x_by_pair
+    m.network = pyo.ConstraintList()
+    m._network_rows = []
+    for rows in pairs.capacity:
+        mat: sp.csr_array = rows.matrix
+        for j in range(rows.step.size):
+            a, b = mat.indptr[j], mat.indptr[j + 1]
+            name = f"{rows.family}:{rows.element[j]}"
+            coefs, variables = mat.data[a:b], xs[mat.indices[a:b]].tolist()
+            lo, hi = float(rows.lower[j]), float(rows.upper[j])
+            if name in m.slack_names:
+                # One slack per element relaxes the side(s) that are finite.
+                coefs = np.append(coefs, [-1.0 if np.isfinite(hi) else 1.0])
+                variables = variables + [m.slack[name]]
+            expr = _row(coefs, variables)
+            m.network.add(
+                pyo.inequality(lo if np.isfinite(lo) else None, expr, hi if np.isfinite(hi) else None)
+            )
+            m._network_rows.append((rows.family, int(rows.element[j]), int(rows.step[j])))
+
+
+def add_objective(
+    m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData, options: ModelOptions
+) -> None:
+    """Maximise, in EUR per season:
+
+    ``V·(peak_base − peak) − w_inc·Σ_p incentive[p]·x[p] − w_bd·Σ_p bad_debt[p]·x[p]
+    + v_sat·(1/n)·Σ_p satisfaction[p]·x[p]``
+
+    with ``V = peak_value_eur_per_kw`` and ``peak_base = max_t base[t]``. For Pareto sweeps
+    (``objective="peak"``) the objective is the peak reduction ``peak_base − peak`` [kW] plus a
+    tiny tie-break on the swept criterion. In elastic mode: minimise
+    ``Σ_f s_f / scale_f`` (scale = the limit's magnitude, at least 1).
+    """
+    xs = m._x_by_pair.tolist()
+    if options.elastic:
+        names = list(m.slack_names)
+        scale = [_slack_scale(problem, name) for name in names]
+        m.objective = pyo.Objective(
+            expr=_row(1.0 / np.asarray(scale), [m.slack[s] for s in names]), sense=pyo.minimize
+        )
+        return
+    n = pairs.n_customers
+    if options.objective == "peak":
+        if options.epsilon_row == "cost":
+            coefs = -PARETO_TIE_BREAK["cost"] * cost_coefficients(problem, pairs)
+        else:
+            coefs = PARETO_TIE_BREAK["satisfaction"] * pairs.satisfaction / n
+        m.objective = pyo.Objective(
+            expr=_row(np.append(coefs, -1.0), xs + [m.peak], constant=pairs.base_peak_kw),
+            sense=pyo.maximize,
+        )
+        return
+    value = problem.peak_value_eur_per_kw
+    coefs = -cost_coefficients(problem, pairs) + problem.satisfaction_value_eur * pairs.satisfaction / n
+    m.objective = pyo.Objective(
+        expr=_row(np.append(coefs, -value), xs + [m.peak], constant=value * pairs.base_peak_kw),
+        sense=pyo.maximize,
+    )
+
+
+def _slack_scale(problem: OfferProblem, name: str) -> float:
+    if name == "budget":
+        return max(float(problem.budget_eur), 1.0)
+    if name.startswith("revenue"):
+        return max(float(problem.revenue_band_eur), 1.0)
+    if name == "cost":
+        return 1.0
+    if name == "satisfaction_mean":
+        return 0.01
+    family, _, element = name.partition(":")
+    if family == "trafo":
+        return max(float(np.asarray(problem.trafo_limit_kw)[int(element)]), 1.0)
+    if family == "line":
+        return max(float(np.asarray(problem.line_limit_kw)[int(element)]), 1.0)
+    return 0.01

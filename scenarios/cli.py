@@ -1,0 +1,266 @@
+"""The `gridflex` command line: parse, call one library function, map errors to exit codes.
+
+Exit codes: 0 ok, 1 bad input, 2 usage, 3 infeasible or solver failure, 4 internal error.
+Heavy libraries are imported inside the commands so that `gridflex --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(
+    name="gridflex",
+    help="Grid load simulation and demand-response offer optimization for distribution planners.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Interval meter data: screening.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_state = {"debug": False}
+
+ScenarioArg = Annotated[
+    str, typer.Argument(help="Scenario TOML file, or the name of a bundled scenario.")
+]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    """Grid load simulation and demand-response offer optimization for distribution planners."""
+    _state["debug"] = debug
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors_to_exit_codes() -> Iterator[None]:
+    """One line on stderr and the documented exit code instead of a traceback."""
+    from scenarios.errors import GridflexError
+
+    try:
+        yield
+    except GridflexError as error:
+        if _state["debug"]:
+            raise
+        raise _fail(str(error), error.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    except OSError as error:
+        if _state["debug"]:
+            raise
+        raise _fail(f"{error.strerror or error} ({error.filename or 'I/O'})", 1) from None
+    except MemoryError:
+        raise _fail("out of memory; reduce customers.count or time.days", 1) from None
+    except Exception as error:  # noqa: BLE001 — last line of defence: no traceback for users
+        if _state["debug"]:
+            raise
+        raise _fail(
+            f"internal error ({error.__class__.__name__}: {error}); rerun with --debug for details",
+            4,
+        ) from None
+
+
+@contextmanager
+def _stage_progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A rich spinner naming the current pipeline stage (on stderr)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda stage: None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda stage: progress.update(task, description=stage)
+
+
+def _print_kpis(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg,
+    out: OutOption = Path("out"),
+    export_model: Annotated[
+        Path | None, typer.Option("--export-model", help="Also write the offer MILP to this MPS file.")
+    ] = None,
+) -> None:
+    """Simulate, optimize and evaluate one scenario; write result.nc, plots and report.html."""
+    with _errors_to_exit_codes():
+        from scenarios.load import load_scenario
+        from scenarios.pipeline import run_scenario
+
+        loaded = load_scenario(scenario)
+        with _stage_progress() as progress:
+            result = run_scenario(loaded, out, export_model=export_model, progress=progress)
+        _print_kpis(loaded.name, result.kpi_rows())
+        typer.echo(f"wrote {result.out_dir}")
+
+
+@app.command()
+def simulate(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
+    """Simulate loads and power flow only (no offers); write result.nc, plots and report.html."""
+    with _errors_to_exit_codes():
+        from scenarios.load import load_scenario
+        from scenarios.pipeline import run_scenario
+
+        loaded = load_scenario(scenario)
+        with _stage_progress() as progress:
+            result = run_scenario(loaded, out, optimize=False, progress=progress)
+        _print_kpis(loaded.name, result.kpi_rows())
+        typer.echo(f"wrote {result.out_dir}")
+
+
+@app.command()
+def check(scenario: ScenarioArg) -> None:
+    """Validate a scenario file and print the resolved scenario as JSON (defaults filled in)."""
+    with _errors_to_exit_codes():
+        from scenarios.load import load_scenario
+
+        loaded = load_scenario(scenario)
+        typer.echo(loaded.model_dump_json(indent=2, exclude={"base_dir"}))
+        typer.echo(f"{scenario}: valid", err=True)
+
+
+@app.command("scenarios")
+def list_scenarios() -> None:
+    """List the bundled scenarios."""
+    with _errors_to_exit_codes():
+        from scenarios.load import bundled_scenarios, load_scenario
+
+        for name, path in bundled_scenarios().items():
+            loaded = load_scenario(path)
+            typer.echo(f"{name:28s} {loaded.network.source:32s} {loaded.description}")
+
+
+@app.command()
+def customers(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
+    """Build the customer population: credit tiers, warnings and satisfaction weights."""
+    with _errors_to_exit_codes():
+        from scenarios.load import load_scenario
+        from scenarios.pipeline import run_customers
+
+        loaded = load_scenario(scenario)
+        with _stage_progress() as progress:
+            summary = run_customers(loaded, out, progress=progress)
+        typer.echo(summary)
+
+
+@app.command()
+def pareto(
+    scenario: ScenarioArg,
+    out: OutOption = Path("out"),
+    against: Annotated[
+        str, typer.Option(help="Trade peak reduction against 'satisfaction' or 'cost'.")
+    ] = "satisfaction",
+    points: Annotated[int, typer.Option(min=2, max=50, help="Points on the front.")] = 8,
+) -> None:
+    """Sweep the epsilon-constraint Pareto front of peak reduction versus satisfaction or cost."""
+    if against not in ("satisfaction", "cost"):
+        raise _fail("--against must be 'satisfaction' or 'cost'", 2)
+    with _errors_to_exit_codes():
+        from scenarios.load import load_scenario
+        from scenarios.pipeline import run_pareto
+
+        loaded = load_scenario(scenario)
+        kind: Literal["satisfaction", "cost"] = "satisfaction" if against == "satisfaction" else "cost"
+        with _stage_progress() as progress:
+            path = run_pareto(loaded, out, against=kind, points=points, progress=progress)
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def batch(
+    scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
+    out: OutOption = Path("out"),
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Local Dask workers.")] = 2,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of an existing Dask scheduler (tcp://host:8786).")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds: run every scenario once per seed.")
+    ] = None,
+) -> None:
+    """Run many scenarios on Dask (local cluster by default); resume what is already done."""
+    with _errors_to_exit_codes():
+        from scenarios.batch import run_batch
+
+        seed_list = _parse_seeds(seeds)
+        report = run_batch(scenarios, out, workers=workers, scheduler=scheduler, seeds=seed_list)
+        typer.echo(report.summary_text())
+        if report.failed:
+            raise typer.Exit(1)
+
+
+def _parse_seeds(seeds: str | None) -> list[int] | None:
+    from scenarios.errors import InputError
+
+    if seeds is None:
+        return None
+    try:
+        values = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--seeds: expected comma-separated integers, got '{seeds}'") from None
+    if not values or any(v < 0 for v in values):
+        raise InputError(f"--seeds: expected non-negative integers, got '{seeds}'")
+    return values
+
+
+@data_app.command("check")
+def data_check(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the per-customer screening report CSV here.")
+    ] = None,
+) -> None:
+    """Screen interval meter data: gaps, duplicates, negative values, spikes, stuck meters, DST faults."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import check_meter_file
+
+        typer.echo(check_meter_file(meter_file, out))
+
+
+@app.command()
+def calibrate(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Customers CSV to write.")] = Path(
+        "customers.csv"
+    ),
+) -> None:
+    """Fit per-customer load parameters from meter data and write a customers file."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import calibrate_meter_file
+
+        typer.echo(calibrate_meter_file(meter_file, out))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

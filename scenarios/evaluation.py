@@ -1,0 +1,160 @@
+"""Monte-Carlo replay of the chosen offers through the simulator and the power flow.
+
+Each draw decides afresh who accepts, how much each event delivers and how much load comes
+back afterwards (`optimizer.offers.replay_offers`), then reruns the AC power flow over the whole
+window, so that peaks moved onto other hours or days by a tariff are seen too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from scenarios.schema import Scenario
+from sim.dataset import validate
+
+
+@dataclass
+class Evaluation:
+    """Replay results on labelled dims, and the KPIs drawn from them."""
+
+    dataset: xr.Dataset
+    kpis: dict[str, float]
+
+
+def count_violations(pf: xr.Dataset, scenario: Scenario) -> int:
+    """Element-steps outside the limits: bus voltage band, line and transformer loading.
+
+    Buses left NaN by the power flow (out of service) are not counted.
+    """
+    limits = scenario.limits
+    vm = pf["vm_pu"].values
+    with np.errstate(invalid="ignore"):
+        count = int(np.sum((vm < limits.vm_min_pu) | (vm > limits.vm_max_pu)))
+        count += int(np.sum(pf["line_loading_pct"].values > limits.line_loading_max_pct))
+        count += int(np.sum(pf["trafo_loading_pct"].values > min(100.0, limits.trafo_loading_max_pct)))
+    return count
+
+
+def expected_peak_kw(problem, choice: np.ndarray) -> float:
+    """Feeder peak on the design steps if every customer behaves as expected [kW].
+
+    ``max_t base[t] + Σ_i Δ[i, choice_i, t]``, the optimizer's own view of its assignment.
+    """
+    n = problem.delta_kw.shape[0]
+    delta = problem.delta_kw[np.arange(n), choice, :].sum(axis=0)
+    return float(np.max(problem.base_kw + delta))
+
+
+def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> Evaluation:
+    """Replay the chosen offers `evaluation.draws` times and measure the realized effect."""
+    from optimizer.offers import replay_offers
+    from scenarios.feeder import run_feeder_powerflow
+
+    problem, solution, menu = outcome.problem, outcome.solution, outcome.menu
+    choice = np.asarray(solution.choice, dtype=np.int64)
+    population, profiles = feeder.population, feeder.profiles
+    n_time = len(feeder.time)
+    events = np.zeros(n_time, dtype=bool)
+    events[design["step"].values[design["event"].values]] = True
+    design_steps = design["step"].values
+
+    draws = scenario.evaluation.draws
+    head_kw = np.empty((draws, n_time))
+    vm_min = np.empty((draws, n_time))
+    vm_max = np.empty((draws, n_time))
+    peaks = np.empty(draws)
+    violations = np.empty(draws)
+    accepted = np.zeros(population.sizes["customer"])
+    paid = np.zeros(population.sizes["customer"])
+    satisfaction = np.zeros(population.sizes["customer"])
+    tan_phi = _tan_phi(population)
+    draw_loads: list[np.ndarray] = []
+    for draw in range(draws):
+        replay = replay_offers(scenario, population, profiles, choice, events, draw=draw)
+        p_after = replay.p_kw
+        q_after = profiles["q_kvar"].values + (p_after - profiles["p_kw"].values) * tan_phi[:, None]
+        pf = run_feeder_powerflow(feeder, p_after, q_after)
+        head_kw[draw] = pf["p_slack_mw"].values * 1000.0
+        vm_min[draw] = np.nanmin(pf["vm_pu"].values, axis=1)
+        vm_max[draw] = np.nanmax(pf["vm_pu"].values, axis=1)
+        peaks[draw] = head_kw[draw].max()
+        violations[draw] = count_violations(pf.isel(time=design_steps), scenario)
+        accepted += replay.accepted
+        paid += replay.incentive_eur
+        satisfaction += replay.satisfaction
+        draw_loads.append(p_after)
+    accepted /= draws
+    paid /= draws
+    satisfaction /= draws
+    median_draw = int(np.argsort(peaks, kind="stable")[(draws - 1) // 2])
+
+    offer_names = np.asarray(menu["offer"].values).astype(str)
+    chosen = offer_names[choice]
+    tiers = population["tier"].values.astype(str)
+    by_tier = np.zeros((4, len(offer_names)), dtype=np.int64)
+    for t, tier in enumerate("ABCD"):
+        by_tier[t] = np.bincount(choice[tiers == tier], minlength=len(offer_names))
+
+    n = len(choice)
+    ds = xr.Dataset(
+        {
+            "chosen_offer": ("customer", chosen, {"units": "1", "long_name": "offer made"}),
+            "chosen_offer_index": ("customer", choice, {"units": "1"}),
+            "acceptance_probability": ("customer", problem.acceptance[np.arange(n), choice],
+                                       {"units": "1", "long_name": "expected acceptance"}),
+            "accepted_share": ("customer", accepted,
+                               {"units": "1", "long_name": "share of draws accepted"}),
+            "satisfaction_predicted": ("customer", problem.satisfaction[np.arange(n), choice],
+                                       {"units": "1"}),
+            "satisfaction_after": ("customer", satisfaction,
+                                   {"units": "1", "long_name": "mean over draws"}),
+            "incentive_paid_eur": ("customer", paid, {"units": "EUR", "long_name": "mean over draws"}),
+            "p_kw_after": (("customer", "time"), draw_loads[median_draw],
+                           {"units": "kW", "long_name": "active load after offers, median-peak draw"}),
+            "p_slack_after_mw": (("draw", "time"), head_kw / 1000.0,
+                                 {"units": "MW", "long_name": "feeder-head load after offers"}),
+            "vm_min_after_pu": (("draw", "time"), vm_min, {"units": "p.u."}),
+            "vm_max_after_pu": (("draw", "time"), vm_max, {"units": "p.u."}),
+            "peak_kw_after": ("draw", peaks, {"units": "kW"}),
+            "violations_after_draws": ("draw", violations, {"units": "1"}),
+            "offers_by_tier": (("tier", "offer"), by_tier, {"units": "1",
+                                                            "long_name": "customers per offer"}),
+            "offer_tariff": ("offer", np.asarray(menu["tariff"].values).astype(str), {"units": "1"}),
+            "offer_contract": ("offer", np.asarray(menu["contract"].values).astype(str),
+                               {"units": "1"}),
+            "design_step": ("time", np.isin(np.arange(n_time), design_steps),
+                            {"units": "bool", "long_name": "step of a design day"}),
+            "event_step": ("time", events, {"units": "bool", "long_name": "curtailment event"}),
+        },
+        coords={
+            "customer": population["customer"].values,
+            "time": feeder.time,
+            "draw": np.arange(draws),
+            "tier": list("ABCD"),
+            "offer": offer_names,
+        },
+    )
+    validate(ds, stage="evaluation")
+    kpis = {
+        "peak_kw_after_expected": expected_peak_kw(problem, choice),
+        "peak_kw_after_p10": float(np.percentile(peaks, 10)),
+        "peak_kw_after_p50": float(np.percentile(peaks, 50)),
+        "peak_kw_after_p90": float(np.percentile(peaks, 90)),
+        "incentive_eur": float(paid.sum()),
+        "satisfaction_mean_after": float(satisfaction.mean()),
+        "violations_after": float(np.median(violations)),
+        "acceptance_rate": float(accepted[choice > 0].mean()) if (choice > 0).any() else 0.0,
+        "offers_made": float((choice > 0).sum()),
+        "objective_eur": float(solution.objective),
+        "mip_gap": float(solution.gap),
+    }
+    return Evaluation(dataset=ds, kpis=kpis)
+
+
+def _tan_phi(population: xr.Dataset) -> np.ndarray:
+    """tan φ of each customer's power factor, to move q with p."""
+    pf = np.clip(population["power_factor"].values, 0.5, 1.0)
+    return np.sqrt(1.0 / pf**2 - 1.0)

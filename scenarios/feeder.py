@@ -1,0 +1,268 @@
+"""The simulated feeder: network, customers, weather and loads, aggregated onto the net's loads.
+
+This is the "scenario → customers → sim" half of the pipeline. It owns the mapping from
+customers to the net's load elements (one sparse incidence matrix) so that every later stage
+(power flow before, offer evaluation after) aggregates the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import xarray as xr
+
+from scenarios.errors import InputError
+from scenarios.load import resolve_input_path
+from scenarios.schema import Scenario, TimeConfig
+from sim.dataset import validate
+
+SEASON_DAYS = 91.0
+"""Length of the contract season the money of an offer is counted over [days]."""
+
+
+@dataclass
+class FeederModel:
+    """Everything simulated before any offer is made."""
+
+    scenario: Scenario
+    net: object                   # pandapowerNet
+    time: pd.DatetimeIndex
+    step_h: float
+    population: xr.Dataset        # [customer]
+    weather: xr.Dataset           # [time]
+    profiles: xr.Dataset          # [customer, time]
+    incidence: sp.csr_matrix      # [load element position, customer] → 1
+    sgen_p_mw: np.ndarray         # [time, sgen]
+
+    def load_injections(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Customer loads [customer, time] in kW/kvar → load element arrays [time, load] in MW/Mvar."""
+        p = np.asarray(self.incidence @ p_kw).T / 1000.0
+        q = np.asarray(self.incidence @ q_kvar).T / 1000.0
+        return np.ascontiguousarray(p), np.ascontiguousarray(q)
+
+
+def simulation_time(config: TimeConfig) -> pd.DatetimeIndex:
+    """Naive local time stamps of the simulated window."""
+    steps = config.days * 24 * 60 // config.step_min
+    return pd.date_range(pd.Timestamp(config.start), periods=steps, freq=f"{config.step_min}min")
+
+
+def build_feeder(scenario: Scenario) -> FeederModel:
+    """Load the network, build customers, simulate weather and loads, size them to the net."""
+    from customers.credit import assess_credit
+    from customers.satisfaction import baseline_satisfaction
+    from sim.network import load_network
+    from sim.profiles import simulate_profiles
+    from sim.weather import build_weather
+
+    time = simulation_time(scenario.time)
+    step_h = scenario.time.step_min / 60.0
+
+    source = scenario.network.source
+    if source.startswith("file:"):
+        path = resolve_input_path(scenario, _as_path(source.removeprefix("file:")), "network.source")
+        source = f"file:{path}"
+    net = load_network(source, base_dir=scenario.base_dir)
+
+    population = _build_population(scenario, net)
+    weather_config = scenario.weather
+    if weather_config.file is not None:
+        weather_config = weather_config.model_copy(
+            update={"file": resolve_input_path(scenario, weather_config.file, "weather.file")}
+        )
+    weather = build_weather(weather_config, time, seed=scenario.seed, base_dir=scenario.base_dir)
+    profiles = simulate_profiles(
+        population, weather, seed=scenario.seed, country=scenario.time.country
+    )
+    incidence = _incidence(population, net)
+    if scenario.customers.source == "synthetic" and scenario.customers.size_to_network:
+        population, profiles = _size_to_network(population, profiles, incidence, net)
+
+    bill = _monthly_bill_eur(scenario, profiles, step_h)
+    population = assess_credit(population, scenario, monthly_bill_eur=bill)
+    population = baseline_satisfaction(population, scenario)
+    validate(population, stage="customers")
+    return FeederModel(
+        scenario=scenario,
+        net=net,
+        time=time,
+        step_h=step_h,
+        population=population,
+        weather=weather.assign_coords(time=time),
+        profiles=profiles.assign_coords(time=time),
+        incidence=incidence,
+        sgen_p_mw=_sgen_dispatch(scenario, net, weather),
+    )
+
+
+def _as_path(text: str):
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _build_population(scenario: Scenario, net) -> xr.Dataset:
+    from customers.io import read_customers_csv
+    from customers.population import build_population
+
+    if scenario.customers.source == "file":
+        assert scenario.customers.file is not None
+        path = resolve_input_path(scenario, scenario.customers.file, "customers.file")
+        population = read_customers_csv(path, net)
+    else:
+        population = build_population(scenario, net)
+    if population.sizes.get("customer", 0) == 0:
+        raise InputError("customers: the population is empty")
+    return population
+
+
+def _incidence(population: xr.Dataset, net) -> sp.csr_matrix:
+    """Sparse [load element, customer] matrix; customers without a load element get one added."""
+    from sim.network import ensure_loads
+
+    loads = population["load"].values.astype(np.int64)
+    missing = loads < 0
+    if missing.any():
+        buses = population["bus"].values[missing]
+        loads = loads.copy()
+        loads[missing] = ensure_loads(net, buses)
+        population["load"] = population["load"].copy(data=loads)
+    positions = pd.Index(net.load.index).get_indexer(loads)
+    if (positions < 0).any():
+        bad = population["customer"].values[positions < 0][0]
+        raise InputError(f"customers: customer {bad} refers to a load element the net lacks")
+    n = population.sizes["customer"]
+    return sp.csr_matrix(
+        (np.ones(n), (positions, np.arange(n))), shape=(len(net.load.index), n)
+    )
+
+
+def _size_to_network(
+    population: xr.Dataset, profiles: xr.Dataset, incidence: sp.csr_matrix, net
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Scale each load element's customers so their coincident peak equals its rated p_mw.
+
+    The archetypes give realistic shapes and diversity; the feeder's designers sized each load
+    element (and the lines feeding it) for its rated power, so matching it keeps line and
+    transformer loading in a realistic range. The factor is kept as `size_factor`.
+    """
+    rated_kw = (net.load["p_mw"] * net.load["scaling"] * net.load["in_service"]).to_numpy() * 1000.0
+    peak_kw = np.asarray(incidence @ profiles["p_kw"].values).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        element_factor = np.where(peak_kw > 1e-6, rated_kw / peak_kw, 1.0)
+    element_factor = np.where(element_factor > 0, element_factor, 1.0)
+    factor = incidence.T @ element_factor  # each customer sits on exactly one element
+    scaled = profiles.copy()
+    for name in ("p_kw", "q_kvar", "flexible_kw", "pv_kw"):
+        if name in scaled:
+            scaled[name] = scaled[name] * factor[:, None]
+            scaled[name].attrs = profiles[name].attrs
+    sized = population.copy()
+    for name in ("annual_kwh", "pv_kwp", "ev_kwh_per_day", "heat_kw_per_degc"):
+        if name in sized:
+            sized[name] = sized[name] * factor
+            sized[name].attrs = population[name].attrs
+    sized["size_factor"] = ("customer", factor, {"units": "1", "long_name": "network sizing factor"})
+    return sized, scaled
+
+
+def _monthly_bill_eur(scenario: Scenario, profiles: xr.Dataset, step_h: float) -> np.ndarray:
+    """Each customer's monthly bill on the current tariff [EUR], from the simulated window."""
+    tariff = next(t for t in scenario.offers.tariffs if t.name == scenario.offers.current_tariff)
+    hours = profiles["time"].dt.hour.values + profiles["time"].dt.minute.values / 60.0
+    price = np.array([tariff.price_at_hour(h) for h in hours])
+    imports = np.clip(profiles["p_kw"].values, 0.0, None)
+    window_eur = imports @ price * step_h
+    days = profiles.sizes["time"] * step_h / 24.0
+    return window_eur * (30.4 / days) + tariff.fixed_eur_per_month
+
+
+def _sgen_dispatch(scenario: Scenario, net, weather: xr.Dataset) -> np.ndarray:
+    """Static generators of the net itself [time, sgen] in MW.
+
+    PV (type containing 'pv') follows the weather's per-kWp output on its rated apparent power;
+    other generators stay at their static p_mw; 'off' sets all to zero.
+    """
+    n_time = weather.sizes["time"]
+    sgen = net.sgen
+    if len(sgen) == 0 or scenario.network.sgen_dispatch == "off":
+        return np.zeros((n_time, len(sgen)))
+    static = (sgen["p_mw"] * sgen["scaling"] * sgen["in_service"]).to_numpy()
+    if scenario.network.sgen_dispatch == "rated":
+        return np.tile(static, (n_time, 1))
+    types = sgen["type"].astype(str).str.lower() if "type" in sgen else pd.Series("", index=sgen.index)
+    is_pv = types.str.contains("pv").to_numpy()
+    rated = np.where(sgen["sn_mva"].fillna(0).to_numpy() > 0, sgen["sn_mva"].fillna(0).to_numpy(),
+                     sgen["p_mw"].to_numpy()) * sgen["in_service"].to_numpy()
+    pv = weather["pv_factor"].values[:, None] * rated[None, :]
+    return np.where(is_pv[None, :], pv, static[None, :])
+
+
+def run_feeder_powerflow(
+    feeder: FeederModel, p_kw: np.ndarray | None = None, q_kvar: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
+) -> xr.Dataset:
+    """AC power flow of the customers' loads (default: the simulated ones) on the feeder.
+
+    Parameters
+    ----------
+    p_kw, q_kvar
+        Customer loads [customer, time(steps)]; defaults to the simulated profiles.
+    steps
+        Positions of the simulated time steps these loads belong to (default: all).
+    """
+    from sim.powerflow import run_timeseries
+
+    if p_kw is None:
+        p_kw = feeder.profiles["p_kw"].values
+        q_kvar = feeder.profiles["q_kvar"].values
+    assert q_kvar is not None
+    if steps is None:
+        steps = np.arange(len(feeder.time))
+    load_p, load_q = feeder.load_injections(p_kw, q_kvar)
+    result = run_timeseries(feeder.net, load_p, load_q, feeder.sgen_p_mw[steps])
+    return result.assign_coords(time=feeder.time[steps])
+
+
+def build_design(scenario: Scenario, before: xr.Dataset, feeder: FeederModel) -> xr.Dataset:
+    """The design steps the optimizer plans for: every step of the `design_days` peak days.
+
+    Events are called on each design day in a window centred on that day's feeder peak; each
+    contract uses the part of it within ±event_h/2 of the peak (`hours_from_peak`).
+    """
+    head_kw = pd.Series(before["p_slack_mw"].values * 1000.0, index=feeder.time)
+    daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
+    days = daily_peak.sort_values(ascending=False, kind="stable").index[: scenario.time.design_days]
+    days = days.sort_values()
+    day_of_step = feeder.time.normalize()
+    mask = day_of_step.isin(days)
+    steps = np.flatnonzero(mask)
+    hours_from_peak = np.empty(len(steps))
+    for day in days:
+        in_day = day_of_step[steps] == day
+        peak_time = head_kw[day_of_step == day].idxmax()
+        hours_from_peak[in_day] = (feeder.time[steps][in_day] - peak_time) / pd.Timedelta(hours=1)
+    longest = max((c.event_h for c in scenario.offers.curtailment), default=0.0)
+    event = np.abs(hours_from_peak) < longest / 2.0 - 1e-9 if longest else np.zeros(len(steps), bool)
+    design = xr.Dataset(
+        {
+            "base_kw": ("time", head_kw.to_numpy()[steps], {"units": "kW",
+                                                            "long_name": "feeder-head load"}),
+            "event": ("time", event, {"units": "bool", "long_name": "curtailment event step"}),
+            "hours_from_peak": ("time", hours_from_peak, {"units": "h",
+                                                          "long_name": "hours from the day's peak"}),
+            "step": ("time", steps.astype(np.int64), {"units": "1",
+                                                      "long_name": "position in the window"}),
+        },
+        coords={"time": feeder.time[steps]},
+        attrs={
+            "step_h": feeder.step_h,
+            "season_days": SEASON_DAYS,
+            "season_scale": SEASON_DAYS / scenario.time.days,
+            "design_days": [str(d.date()) for d in days],
+        },
+    )
+    return validate(design, stage="design")

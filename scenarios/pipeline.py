@@ -1,0 +1,256 @@
+"""One scenario end to end: scenario → customers → sim → power flow → optimizer → evaluation → report.
+
+Each stage hands the next an ``xarray.Dataset`` checked by `sim.dataset.validate`. Outputs are
+written into a temporary sibling folder and moved into place at the end, so a failed run never
+leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time as wallclock
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from scenarios.evaluation import evaluate_offers
+from scenarios.feeder import (
+    FeederModel,
+    build_design,
+    build_feeder,
+    run_feeder_powerflow,
+)
+from scenarios.outputs import KPI_UNITS, staged_output, write_result
+from scenarios.schema import Scenario
+from sim.dataset import validate
+
+Progress = Callable[[str], None]
+
+KPI_LABELS: dict[str, str] = {
+    "peak_kw_before": "feeder peak before [kW]",
+    "peak_kw_after_expected": "feeder peak after, expected [kW]",
+    "peak_kw_after_p10": "feeder peak after, P10 of draws [kW]",
+    "peak_kw_after_p50": "feeder peak after, P50 of draws [kW]",
+    "peak_kw_after_p90": "feeder peak after, P90 of draws [kW]",
+    "incentive_eur": "incentives paid, mean of draws [EUR]",
+    "satisfaction_mean_before": "mean satisfaction before [-]",
+    "satisfaction_mean_after": "mean satisfaction after [-]",
+    "violations_before": "limit violations before [element-steps]",
+    "violations_after": "limit violations after, P50 [element-steps]",
+    "nonconverged_steps": "power-flow steps not converged",
+}
+
+
+@dataclass
+class RunResult:
+    """What `run_scenario` wrote and the headline KPIs."""
+
+    out_dir: Path
+    result_path: Path
+    kpis: dict[str, float]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def kpi_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            (KPI_LABELS.get(name, name), _format(value))
+            for name, value in self.kpis.items()
+            if name in KPI_LABELS
+        ]
+        rows.append(("wall time [s]", f"{self.timings_s.get('total', float('nan')):.1f}"))
+        return rows
+
+
+def _format(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,d}"
+    return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def run_scenario(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    optimize: bool = True,
+    export_model: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Simulate, (optimize, evaluate) and write `result.nc`, plots and `report.html`.
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario.
+    out_dir
+        Output folder; created, files in it replaced atomically at the end.
+    optimize
+        False for `gridflex simulate`: loads and power flow only.
+    export_model
+        Write the offer MILP to this MPS file as well.
+    progress
+        Called with the name of each stage as it starts.
+    """
+    report = progress or (lambda stage: None)
+    timings: dict[str, float] = {}
+    started = wallclock.perf_counter()
+
+    def timed(stage: str, key: str, fn, *args, **kwargs):
+        report(stage)
+        t0 = wallclock.perf_counter()
+        value = fn(*args, **kwargs)
+        timings[key] = wallclock.perf_counter() - t0
+        return value
+
+    feeder: FeederModel = timed("loading network and customers", "build", build_feeder, scenario)
+    before = timed("power flow (before)", "powerflow_before", run_feeder_powerflow, feeder)
+    design = build_design(scenario, before, feeder)
+    result = _base_dataset(feeder, before)
+    result.attrs["design_days"] = ", ".join(design.attrs["design_days"])
+    kpis = _kpis_before(feeder, before, result, design)
+
+    if optimize:
+        outcome = timed(
+            "optimizing offers", "optimize", _optimize, scenario, feeder, design, export_model
+        )
+        evaluated = timed(
+            "replaying offers", "evaluate", evaluate_offers, scenario, feeder, design, outcome
+        )
+        result = xr.merge([result, evaluated.dataset], compat="override", combine_attrs="override")
+        kpis.update(evaluated.kpis)
+        for name, value in outcome.solution_attrs.items():
+            result.attrs[f"solver_{name}"] = value
+        if export_model is not None:
+            result.attrs["exported_model"] = str(export_model)
+
+    for name, value in kpis.items():
+        result[name] = ((), float(value), {"units": KPI_UNITS.get(name, "1"),
+                                            "long_name": KPI_LABELS.get(name, name)})
+    validate(result, stage="result", allow_nan=_NAN_OK)
+
+    report("writing outputs")
+    with staged_output(out_dir) as staging:
+        t0 = wallclock.perf_counter()
+        write_result(result, staging / "result.nc")
+        from scenarios.report import write_report
+
+        write_report(scenario, result, kpis, staging)
+        timings["write"] = wallclock.perf_counter() - t0
+        timings["total"] = wallclock.perf_counter() - started
+        (staging / "run.json").write_text(
+            json.dumps({"scenario": scenario.name, "kpis": kpis, "timings_s": timings}, indent=2)
+        )
+    return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
+                     timings_s=timings)
+
+
+_NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct")
+
+
+@dataclass
+class OptimizationOutcome:
+    """The chosen offers and the solver's account of the solve."""
+
+    problem: object  # optimizer.problem.OfferProblem
+    solution: object  # optimizer.solve.OfferSolution
+    menu: xr.Dataset
+    solution_attrs: dict[str, float | str]
+
+
+def _optimize(scenario: Scenario, feeder: FeederModel, design: xr.Dataset,
+              export_model: Path | None) -> OptimizationOutcome:
+    from optimizer.offers import build_offer_menu, build_offer_problem
+    from optimizer.solve import solve_offers
+
+    menu = build_offer_menu(scenario)
+    problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
+    solution = solve_offers(problem, scenario.solver, export_mps=export_model)
+    attrs: dict[str, float | str] = {
+        "status": str(solution.status),
+        "objective_eur": float(solution.objective),
+        "bound_eur": float(solution.bound),
+        "mip_gap": float(solution.gap),
+        "method": str(getattr(solution, "method", "")),
+    }
+    return OptimizationOutcome(problem=problem, solution=solution, menu=menu, solution_attrs=attrs)
+
+
+def _base_dataset(feeder: FeederModel, before: xr.Dataset) -> xr.Dataset:
+    """Inputs' key arrays and the before-case power flow on one set of labelled dims."""
+    population = feeder.population
+    keep = [name for name in population.data_vars if population[name].dims == ("customer",)]
+    ds = xr.merge(
+        [population[keep], feeder.profiles, feeder.weather, before],
+        compat="override",
+        combine_attrs="override",
+    )
+    ds.attrs.update(
+        {
+            "scenario": feeder.scenario.name,
+            "network": feeder.scenario.network.source,
+            "seed": int(feeder.scenario.seed),
+            "step_h": float(feeder.step_h),
+            "conventions": "gridflex stage contracts (docs/contracts.md)",
+        }
+    )
+    return ds
+
+
+def _kpis_before(feeder: FeederModel, before: xr.Dataset, ds: xr.Dataset,
+                 design: xr.Dataset) -> dict[str, float]:
+    """Peak, energy and violations of the simulated feeder; violations on the design days."""
+    from scenarios.evaluation import count_violations
+
+    head_kw = before["p_slack_mw"].values * 1000.0
+    design_pf = before.isel(time=design["step"].values)
+    kpis = {
+        "peak_kw_before": float(np.max(head_kw)),
+        "energy_kwh": float(np.sum(head_kw) * feeder.step_h),
+        "violations_before": float(count_violations(design_pf, feeder.scenario)),
+        "nonconverged_steps": float(np.sum(~before["converged"].values.astype(bool))),
+    }
+    if "satisfaction_before" in ds:
+        kpis["satisfaction_mean_before"] = float(ds["satisfaction_before"].mean())
+    return kpis
+
+
+def run_customers(scenario: Scenario, out_dir: Path, *, progress: Progress | None = None) -> str:
+    """Build the population with credit and satisfaction; write customers.nc and CSV tables."""
+    from customers.summary import summarize_customers, write_customer_outputs
+
+    report = progress or (lambda stage: None)
+    report("building customers")
+    feeder = build_feeder(scenario)
+    with staged_output(out_dir) as staging:
+        write_customer_outputs(feeder.population, staging)
+    tables = summarize_customers(feeder.population)
+    return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items())
+
+
+def _table_text(table: object) -> str:
+    if isinstance(table, pd.DataFrame | pd.Series):
+        return table.to_string()
+    return str(table)
+
+
+def run_pareto(scenario: Scenario, out_dir: Path, *, against: str, points: int,
+               progress: Progress | None = None) -> Path:
+    """Sweep the ε-constraint Pareto front of peak reduction versus satisfaction or cost."""
+    from optimizer.offers import build_offer_problem
+    from optimizer.pareto import pareto_front, plot_pareto_front
+
+    report = progress or (lambda stage: None)
+    report("loading network and customers")
+    feeder = build_feeder(scenario)
+    report("power flow (before)")
+    before = run_feeder_powerflow(feeder)
+    design = build_design(scenario, before, feeder)
+    problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
+    report(f"sweeping {points} Pareto points against {against}")
+    front = pareto_front(problem, scenario.solver, against=against, points=points)
+    with staged_output(out_dir) as staging:
+        write_result(front, staging / f"pareto_{against}.nc")
+        plot_pareto_front(front, staging / f"pareto_{against}.png")
+    return out_dir / f"pareto_{against}.png"

@@ -1,0 +1,173 @@
+"""Class load shapes from the standard load profiles shipped in the SimBench data.
+
+SimBench (Meinecke et al. 2020, "SimBench—A Benchmark Dataset of Electric Power Systems to
+Compare Innovative Solutions Based on Power Flow Analysis", Energies 13(12):3290) ships, inside
+the `simbench` wheel, normalised 15-min load profiles of the year 2016 (35,136 steps, peak = 1):
+households ``H0-*``, commercial ``G0-*``…``G6-*`` and agriculture ``L0-*``…``L2-*``. The
+``LoadProfile.csv`` of the complete-data SimBench set holds them all; no download is needed.
+
+A *class profile* is the mean of the class's member profiles after normalising each to a mean
+of 1 (so every member weighs the same). The simulator does not replay 2016: it uses, per class,
+mean daily shapes per month × day type (weekday, Saturday, Sunday/holiday) × 15-min slot of the
+day, blended between neighbouring months by day of year, so any window and country gets a
+calendar-correct base shape whose year mean is 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.calendar import day_types, day_types_of_dates
+
+SLOTS_PER_DAY = 96
+PROFILE_YEAR = 2016
+PROFILE_COUNTRY = "DE"
+
+# Segment → SimBench profile name prefixes. Industrial uses the "continuous operation" commercial
+# profiles G3 (the SimBench low-voltage set has no industrial class of its own).
+SEGMENT_PROFILES: dict[str, tuple[str, ...]] = {
+    "residential": ("H0-",),
+    "commercial": ("G0-", "G1-", "G2-", "G3-", "G4-", "G5-", "G6-"),
+    "industrial": ("G3-",),
+    "agricultural": ("L0-", "L1-", "L2-"),
+}
+SEGMENT_INDEX: dict[str, int] = {name: i for i, name in enumerate(SEGMENT_PROFILES)}
+_SIMBENCH_SET = "1-complete_data-mixed-all-0-sw"
+
+
+def simbench_load_profile_path() -> Path:
+    """Path of the SimBench ``LoadProfile.csv`` inside the installed simbench package."""
+    import simbench
+
+    return Path(simbench.__file__).parent / "networks" / _SIMBENCH_SET / "LoadProfile.csv"
+
+
+def _cache_file() -> Path:
+    import simbench
+
+    root = Path(os.environ.get("GRIDFLEX_CACHE", Path.home() / ".cache" / "gridflex"))
+    return root / f"simbench-{simbench.__version__}-class-load-profiles.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def standard_profiles() -> pd.DataFrame:
+    """Every household, commercial and agricultural active-power profile of SimBench.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index: the 35,136 15-min start times of 2016 (local clock); columns: profile names
+        (``H0-A``, ``G1-B``, ``L2-M``, …); values: normalised active power (peak 1) [-].
+    """
+    cache = _cache_file()
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as data:
+            return pd.DataFrame(data["values"], index=pd.DatetimeIndex(data["time"]),
+                                columns=[str(c) for c in data["names"]])
+    path = simbench_load_profile_path()
+    header = pd.read_csv(path, sep=";", nrows=0).columns
+    wanted = [c for c in header if c.endswith("_pload") and c[0] in "HGL" and c[1].isdigit()]
+    raw = pd.read_csv(path, sep=";", usecols=["time", *wanted])
+    time = pd.to_datetime(raw["time"], format="%d.%m.%Y %H:%M")
+    frame = pd.DataFrame(raw[wanted].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(time),
+                         columns=[c.removesuffix("_pload") for c in wanted])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, values=frame.to_numpy(), time=frame.index.to_numpy(),
+             names=np.array(frame.columns, dtype=str))
+    tmp.replace(cache)
+    return frame
+
+
+def class_profile(segment: str) -> pd.Series:
+    """Class profile of a segment over 2016: mean of its members normalised to mean 1 [-]."""
+    frame = standard_profiles()
+    members = [c for c in frame.columns if c.startswith(SEGMENT_PROFILES[segment])]
+    values = frame[members].to_numpy()
+    return pd.Series((values / values.mean(axis=0)).mean(axis=1), index=frame.index, name=segment)
+
+
+def full_load_hours(profile: np.ndarray, step_h: float) -> float:
+    """Full-load hours: energy over the peak, ``Σ p·Δt / max p`` [h]."""
+    profile = np.asarray(profile, dtype=np.float64)
+    return float(profile.sum() * step_h / profile.max())
+
+
+@functools.lru_cache(maxsize=8)
+def shape_table(segment: str) -> np.ndarray:
+    """Mean daily shape per month, day type and 15-min slot of a segment [-].
+
+    Returns
+    -------
+    np.ndarray
+        ``[12 month, 3 day type, 96 slot]``, scaled so that the base series built by
+        `base_series` over the profile year has mean 1.
+    """
+    profile = class_profile(segment)
+    days = pd.DatetimeIndex(profile.index.normalize().unique())
+    kinds = day_types_of_dates(days, PROFILE_COUNTRY)
+    daily = profile.to_numpy().reshape(len(days), SLOTS_PER_DAY)
+    table = np.empty((12, 3, SLOTS_PER_DAY))
+    for month in range(12):
+        in_month = days.month == month + 1
+        for kind in range(3):
+            sel = in_month & (kinds == kind)
+            if not sel.any():  # e.g. a month without a holiday: Sundays are in the same type
+                sel = in_month & (kinds == 2)
+            table[month, kind] = daily[sel].mean(axis=0)
+    year = pd.date_range(f"{PROFILE_YEAR}-01-01", f"{PROFILE_YEAR + 1}-01-01", freq="15min",
+                         inclusive="left")
+    series = _series_from_table(table, year, day_types(year, PROFILE_COUNTRY), 0.25)
+    table /= series.mean()
+    table.setflags(write=False)
+    return table
+
+
+def _month_blend(time: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Months on either side of each step's day and the weight of the later one."""
+    days_in_year = np.where(time.is_leap_year, 366.0, 365.0)
+    position = (np.asarray(time.dayofyear, dtype=np.float64) - 0.5) / days_in_year * 12.0 - 0.5
+    lower = np.floor(position)
+    weight = position - lower
+    m0 = np.mod(lower, 12).astype(np.int64)
+    return m0, np.mod(m0 + 1, 12), weight
+
+
+def _series_from_table(
+    table: np.ndarray, time: pd.DatetimeIndex, kinds: np.ndarray, step_h: float
+) -> np.ndarray:
+    minute = np.asarray(time.hour * 60 + time.minute, dtype=np.float64)
+    m0, m1, w = _month_blend(time)
+    step_min = step_h * 60.0
+    # Average the 15-min slots the step covers (or take the slot a sub-15-min step falls in).
+    count = max(1, int(round(step_min / 15.0)))
+    out = np.zeros(len(time))
+    for k in range(count):
+        slot = (np.floor(minute / 15.0).astype(np.int64) + k) % SLOTS_PER_DAY
+        out += (1.0 - w) * table[m0, kinds, slot] + w * table[m1, kinds, slot]
+    return out / count
+
+
+def base_series(
+    segment: str, time: pd.DatetimeIndex, country: str, step_h: float
+) -> np.ndarray:
+    """Calendar-correct base shape of a segment on a time grid (year mean ≈ 1) [-].
+
+    Parameters
+    ----------
+    segment
+        ``residential``, ``commercial``, ``industrial`` or ``agricultural``.
+    time
+        Naive local step start times.
+    country
+        Country whose public holidays make Sunday-type days.
+    step_h
+        Step length [h].
+    """
+    time = pd.DatetimeIndex(time)
+    return _series_from_table(shape_table(segment), time, day_types(time, country), step_h)
