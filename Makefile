@@ -35,3 +35,36 @@ lint: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .benchmarks
+
+# --- benchmarks (benchmarks/README.md); results go to benchmarks/results/ (not versioned) ---
+.PHONY: bench-baseline bench-scale
+BENCH_RESULTS := benchmarks/results
+BENCH_PYTEST := $(BIN)/python -m pytest benchmarks -p no:cacheprovider -q \
+	--benchmark-sort=fullname --benchmark-columns=min,median,iqr,rounds --durations=8
+# Gate runs (check and baseline): gridflex's own cases only, quick size, Numba on one thread so
+# that a busy co-tenant slows the case and the calibration workload alike.
+BENCH_GATE := NUMBA_NUM_THREADS=1 GRIDFLEX_BENCH_SIZE=quick $(BENCH_PYTEST) -m "not peer" \
+	--benchmark-json=$(BENCH_RESULTS)/check.json
+
+$(BENCH_RESULTS):
+	mkdir -p $@ && printf '*\n' > $@/.gitignore
+
+bench-quick: $(TEST_STAMP) | $(BENCH_RESULTS)
+	GRIDFLEX_BENCH_SIZE=quick $(BENCH_PYTEST) --benchmark-json=$(BENCH_RESULTS)/quick.json
+	$(BIN)/python -m benchmarks.report $(BENCH_RESULTS)/quick.json
+
+bench: $(TEST_STAMP) | $(BENCH_RESULTS)
+	GRIDFLEX_BENCH_SIZE=full $(BENCH_PYTEST) --benchmark-json=$(BENCH_RESULTS)/full.json
+	$(BIN)/python -m benchmarks.report $(BENCH_RESULTS)/full.json
+	$(BIN)/python -m benchmarks.scale_curves --out-dir $(BENCH_RESULTS)
+
+bench-scale: $(TEST_STAMP) | $(BENCH_RESULTS)
+	$(BIN)/python -m benchmarks.scale_curves --out-dir $(BENCH_RESULTS)
+
+bench-check: $(TEST_STAMP) | $(BENCH_RESULTS)
+	$(BENCH_GATE)
+	$(BIN)/python -m benchmarks.gate check $(BENCH_RESULTS)/check.json
+
+bench-baseline: $(TEST_STAMP) | $(BENCH_RESULTS)
+	$(BENCH_GATE)
+	$(BIN)/python -m benchmarks.gate record $(BENCH_RESULTS)/check.json

@@ -19,7 +19,8 @@ pv_kwp                 kWp       no       0
 ev_charger_kw          kW        no       11 with an EV, else 0
 ev_kwh_per_day         kWh       no       8 with an EV, else 0
 heat_kw_per_degc       kW/degC   no       0.06 with a heat pump, 0.17 with electric heating,
-                                          0.08 with AC, else 0
+                                          else 0
+ac_kw_per_degc         kW/degC   no       0.08 with AC, else 0
 power_factor           –         no       0.97 (in (0, 1])
 flexibility_share      –         no       0.08 (in [0, 1])
 comfort_events         –         no       8 (integer ≥ 0)
@@ -53,6 +54,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "ev_charger_kw": (0.0, 1e4),
     "ev_kwh_per_day": (0.0, 1e4),
     "heat_kw_per_degc": (0.0, 1e4),
+    "ac_kw_per_degc": (0.0, 1e4),
     "power_factor": (1e-3, 1.0),
     "flexibility_share": (0.0, 1.0),
     "comfort_events": (0.0, 1e4),
@@ -175,7 +177,8 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
         "pv_kwp": np.zeros(len(frame)),
         "ev_charger_kw": np.where(ev, 11.0, 0.0),
         "ev_kwh_per_day": np.where(ev, 8.0, 0.0),
-        "heat_kw_per_degc": np.where(hp, 0.06, np.where(eh, 0.17, np.where(ac, 0.08, 0.0))),
+        "heat_kw_per_degc": np.where(hp, 0.06, np.where(eh, 0.17, 0.0)),
+        "ac_kw_per_degc": np.where(ac, 0.08, 0.0),
         "power_factor": np.full(len(frame), 0.97),
         "flexibility_share": np.full(len(frame), 0.08),
         "comfort_events": np.full(len(frame), 8, dtype=np.int64),

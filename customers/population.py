@@ -77,8 +77,8 @@ ELASTICITY_MEDIAN: dict[str, float] = {
     "industrial": 0.5,
     "agricultural": 0.8,
 }
-#: Heating/cooling electric load per kelvin of degree-hour [kW/K]: heat pump (COP ≈ 3 on a
-#: ≈ 150 W/K house), direct electric heating, air conditioning.
+#: Heating/cooling electric load per kelvin of heating/cooling degree [kW/K]: heat pump (at 7 °C,
+#: COP ≈ 3.5 on a ≈ 150–250 W/K house), direct electric heating, air conditioning.
 HEAT_PUMP_KW_PER_K = (0.04, 0.08)
 ELECTRIC_HEATING_KW_PER_K = (0.12, 0.22)
 AC_KW_PER_K = (0.05, 0.12)
@@ -97,6 +97,7 @@ UNITS: dict[str, str] = {
     "ev_charger_kw": "kW",
     "ev_kwh_per_day": "kWh",
     "heat_kw_per_degc": "kW/degC",
+    "ac_kw_per_degc": "kW/degC",
     "power_factor": "1",
     "flexibility_share": "1",
     "comfort_events": "1",
@@ -115,7 +116,8 @@ LONG_NAMES: dict[str, str] = {
     "pv_kwp": "installed PV peak power",
     "ev_charger_kw": "EV charger power",
     "ev_kwh_per_day": "mean EV charging energy per day",
-    "heat_kw_per_degc": "electric heating (below balance) or cooling (above) load per kelvin",
+    "heat_kw_per_degc": "electric heating load per kelvin of heating degree (heat pump at 7 degC)",
+    "ac_kw_per_degc": "air-conditioning electric load per kelvin of cooling degree",
     "power_factor": "power factor of the base load",
     "flexibility_share": "deferrable share of the base load",
     "comfort_events": "curtailment events per season tolerated",
@@ -132,6 +134,41 @@ def stream_rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
     """
     entropy = [int(seed), zlib.crc32(stream.encode()), *(int(k) for k in keys)]
     return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finalizer (Steele, Lea & Flood 2014) on a uint64 array (wrapping arithmetic)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def keyed_uniform(seed: int, stream: str, ids: np.ndarray, *slots: int) -> np.ndarray:
+    """Uniform (0, 1) numbers that depend only on (seed, stream, id, slots), element-wise.
+
+    A counter-based generator: hashing the key with SplitMix64 gives each customer its own
+    reproducible numbers whatever the order, chunking or count of the other customers.
+    """
+    ids = np.asarray(ids).astype(np.uint64)
+    h = _splitmix64(np.full(ids.shape, np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64))
+    h = _splitmix64(h ^ np.uint64(zlib.crc32(stream.encode())))
+    for slot in slots:
+        h = _splitmix64(h ^ np.uint64(int(slot) & 0xFFFFFFFFFFFFFFFF))
+    h = _splitmix64(h ^ ids)
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53)
+
+
+def keyed_normal(seed: int, stream: str, ids: np.ndarray, *slots: int) -> np.ndarray:
+    """Standard normal numbers keyed like `keyed_uniform` (Box–Muller)."""
+    u1 = keyed_uniform(seed, stream, ids, *slots, 0)
+    u2 = keyed_uniform(seed, stream, ids, *slots, 1)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
 def in_service_loads(net) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -245,7 +282,8 @@ def draw_attributes(segment: np.ndarray, scenario: Scenario) -> dict[str, np.nda
     ac = rng.uniform(*AC_KW_PER_K, n)
     # Business AC scales with floor area, i.e. roughly with consumption.
     ac = np.where(res, ac, ac * annual_kwh / ANNUAL_KWH_MEDIAN["residential"])
-    heat_kw_per_degc = np.where(has_hp, hp, np.where(has_eh, eh, np.where(has_ac, ac, 0.0)))
+    heat_kw_per_degc = np.where(has_hp, hp, np.where(has_eh, eh, 0.0))
+    ac_kw_per_degc = np.where(has_ac, ac, 0.0)
 
     rng = stream_rng(seed, "power_factor")
     lo, hi = (per_segment({k: v[i] for k, v in POWER_FACTOR_RANGE.items()}) for i in (0, 1))
@@ -272,6 +310,7 @@ def draw_attributes(segment: np.ndarray, scenario: Scenario) -> dict[str, np.nda
         "ev_charger_kw": ev_charger_kw,
         "ev_kwh_per_day": ev_kwh_per_day,
         "heat_kw_per_degc": heat_kw_per_degc,
+        "ac_kw_per_degc": ac_kw_per_degc,
         "power_factor": power_factor,
         "flexibility_share": flexibility_share,
         "comfort_events": comfort_events,
@@ -305,7 +344,8 @@ def validate_population(ds: xr.Dataset) -> xr.Dataset:
     unknown = sorted(set(np.unique(ds["segment"].values)) - set(SEGMENTS))
     if unknown:
         raise InputError(f"customers: unknown segment(s) {', '.join(unknown)}")
-    for name in ("annual_kwh", "pv_kwp", "ev_charger_kw", "ev_kwh_per_day", "heat_kw_per_degc"):
+    for name in ("annual_kwh", "pv_kwp", "ev_charger_kw", "ev_kwh_per_day", "heat_kw_per_degc",
+                 "ac_kw_per_degc"):
         if bool((ds[name].values < 0).any()):
             raise InputError(f"customers: '{name}' must not be negative")
     return ds

@@ -16,6 +16,7 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from optimizer.handoff import gc_paused
 from optimizer.pairs import PairData, build_pairs
 from optimizer.problem import OfferProblem
 
@@ -33,6 +34,9 @@ class ModelOptions:
     peak_steps
         Design steps that get an epigraph row; ``None`` keeps every step that can set the peak
         (exact pruning). A smaller set is a relaxation to be re-checked on all steps.
+    counts
+        Cluster mode: row ``i`` of the problem stands for ``counts[i]`` alike customers (its
+        arrays hold their means) and ``x[p] ∈ {0, …, counts[i]}`` counts how many get the offer.
     relax
         Continuous ``0 ≤ x ≤ 1`` instead of binary (LP relaxation).
     elastic
@@ -48,6 +52,7 @@ class ModelOptions:
     """
 
     peak_steps: np.ndarray | None = None
+    counts: np.ndarray | None = None
     relax: bool = False
     elastic: bool = False
     objective: Literal["value", "peak"] = "value"
@@ -61,7 +66,12 @@ def build_model(problem: OfferProblem, options: ModelOptions | None = None) -> p
     ``m.pair_data`` so that solution values map back to customers and offers in one place.
     """
     options = options or ModelOptions()
-    pairs = build_pairs(problem, options.peak_steps)
+    pairs = build_pairs(problem, options.peak_steps, options.counts)
+    with gc_paused():
+        return _assemble(problem, pairs, options)
+
+
+def _assemble(problem: OfferProblem, pairs: PairData, options: ModelOptions) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel(name="offer-assignment")
     m.pair_data = pairs
     m.options = options
@@ -88,12 +98,19 @@ def add_sets(m: pyo.ConcreteModel, pairs: PairData) -> None:
 
 
 def add_choice_variables(m: pyo.ConcreteModel, pairs: PairData, *, relax: bool) -> None:
-    """``x[p] ∈ {0,1}`` (or ``[0,1]`` relaxed) and the feeder peak ``peak ≥ L`` [kW].
+    """``x[p] ∈ {0,1}`` (or ``[0,1]`` relaxed; ``{0..count_i}`` in cluster mode) and the
+    feeder peak ``peak ≥ L`` [kW].
 
     ``L = max_t (base[t] + Σ_i min_k Δ[i,k,t])`` is a valid lower bound on every assignment's
     peak and tightens the LP.
     """
-    m.x = pyo.Var(m.P, domain=pyo.UnitInterval if relax else pyo.Binary)
+    ones = bool(np.all(pairs.counts == 1.0))
+    upper = pairs.counts[pairs.customer]
+    if ones:
+        m.x = pyo.Var(m.P, domain=pyo.UnitInterval if relax else pyo.Binary)
+    else:
+        domain = pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers
+        m.x = pyo.Var(m.P, domain=domain, bounds=lambda m, p: (0.0, float(upper[p])))
     m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, None))
     # One object array of the flat Var's members, so CSR index slices map to vars at C speed.
     xs = np.empty(pairs.customer.size, dtype=object)
@@ -105,15 +122,11 @@ def add_slacks(m: pyo.ConcreteModel, pairs: PairData, *, elastic: bool) -> None:
     """Elastic mode only: a slack ``s_f ≥ 0`` per limit (family, element), in the limit's units.
 
     Families: ``budget`` [EUR], ``satisfaction_mean`` [-], ``revenue_up``/``revenue_down``
-    [EUR], and ``<network family>:<element>`` [kW or p.u.].
+    [EUR], ``cost`` [EUR], and ``<network family>:<element>`` [kW or p.u.]. Each slack is
+    created by the row it relaxes (`_slack`), so only limits present in the model get one.
     """
-    names: list[str] = []
-    if elastic:
-        names = ["budget", "satisfaction_mean", "revenue_up", "revenue_down", "cost"]
-        for rows in pairs.capacity:
-            names += [f"{rows.family}:{e}" for e in np.unique(rows.element)]
-    m.slack_names = pyo.Set(initialize=names, ordered=True)
-    m.slack = pyo.Var(m.slack_names, domain=pyo.NonNegativeReals)
+    m.elastic = elastic
+    m.slacks = {}
 
 
 def _row(coefs: np.ndarray, variables: list, constant: float = 0.0) -> LinearExpression:
@@ -121,18 +134,24 @@ def _row(coefs: np.ndarray, variables: list, constant: float = 0.0) -> LinearExp
 
 
 def _slack(m: pyo.ConcreteModel, name: str, sign: float) -> tuple[list[float], list]:
-    if name in m.slack_names:
-        return [sign], [m.slack[name]]
-    return [], []
+    """Coefficient and variable of limit ``name``'s slack, or nothing outside elastic mode."""
+    if not m.elastic:
+        return [], []
+    if name not in m.slacks:
+        var = pyo.Var(domain=pyo.NonNegativeReals)
+        m.add_component("slack_" + name.replace(":", "_"), var)
+        m.slacks[name] = var
+    return [sign], [m.slacks[name]]
 
 
 def add_one_offer_per_customer(m: pyo.ConcreteModel, pairs: PairData) -> None:
-    """``Σ_{k eligible for i} x[i,k] = 1  ∀ i`` (status quo, offer 0, is always eligible)."""
-    xs, ptr = m._x_by_pair, pairs.ptr
+    """``Σ_{k eligible for i} x[i,k] = count_i  ∀ i`` (1 per customer; status quo is eligible)."""
+    xs, ptr, counts = m._x_by_pair, pairs.ptr, pairs.counts
 
     def rule(m, i):
         a, b = int(ptr[i]), int(ptr[i + 1])
-        return LinearExpression(linear_coefs=[1.0] * (b - a), linear_vars=xs[a:b].tolist()) == 1
+        expr = LinearExpression(linear_coefs=[1.0] * (b - a), linear_vars=xs[a:b].tolist())
+        return expr == float(counts[i])
 
     m.one_offer = pyo.Constraint(m.I, rule=rule)
 
@@ -160,7 +179,7 @@ def add_budget(m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData) -> 
 
     Omitted when even the dearest choice per customer fits (the row could never bind).
     """
-    dearest = np.maximum.reduceat(pairs.incentive, pairs.ptr[:-1]).sum()
+    dearest = pairs.counts @ np.maximum.reduceat(pairs.incentive, pairs.ptr[:-1])
     if not np.isfinite(problem.budget_eur) or dearest <= problem.budget_eur:
         return
     coefs, extra = _slack(m, "budget", -1.0)
@@ -179,8 +198,8 @@ def add_satisfaction_floor(
     Omitted when even the least satisfying choice per customer meets the floor, unless
     ``always`` (a Pareto sweep moves its bound).
     """
-    n = pairs.n_customers
-    worst = np.minimum.reduceat(pairs.satisfaction, pairs.ptr[:-1]).sum()
+    n = float(pairs.counts.sum())
+    worst = pairs.counts @ np.minimum.reduceat(pairs.satisfaction, pairs.ptr[:-1])
     if not always and worst >= n * problem.satisfaction_floor_mean:
         return
     coefs, extra = _slack(m, "satisfaction_mean", float(n))
@@ -196,8 +215,8 @@ def add_revenue_band(m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairDat
     Omitted when the band is infinite or every reachable total lies inside it.
     """
     band = problem.revenue_band_eur
-    hi = np.maximum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
-    lo = np.minimum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
+    hi = pairs.counts @ np.maximum.reduceat(pairs.revenue, pairs.ptr[:-1])
+    lo = pairs.counts @ np.minimum.reduceat(pairs.revenue, pairs.ptr[:-1])
     if not np.isfinite(band) or (hi <= band and lo >= -band):
         return
     xs = m._x_by_pair.tolist()
@@ -226,7 +245,7 @@ def add_cost_cap(
         expr=pyo.inequality(
             None,
             _row(np.append(cost_coefficients(problem, pairs), coefs), m._x_by_pair.tolist() + extra),
-            float(np.sum(np.maximum.reduceat(cost_coefficients(problem, pairs), pairs.ptr[:-1])))
+            float(pairs.counts @ np.maximum.reduceat(cost_coefficients(problem, pairs), pairs.ptr[:-1]))
             + 1.0,
         )
     )
@@ -252,10 +271,9 @@ def add_network_limits(m: pyo.ConcreteModel, pairs: PairData) -> None:
             name = f"{rows.family}:{rows.element[j]}"
             coefs, variables = mat.data[a:b], xs[mat.indices[a:b]].tolist()
             lo, hi = float(rows.lower[j]), float(rows.upper[j])
-            if name in m.slack_names:
-                # One slack per element relaxes the side(s) that are finite.
-                coefs = np.append(coefs, [-1.0 if np.isfinite(hi) else 1.0])
-                variables = variables + [m.slack[name]]
+            # One slack per element relaxes the side that is finite (upper when both are).
+            extra_coef, extra_var = _slack(m, name, -1.0 if np.isfinite(hi) else 1.0)
+            coefs, variables = np.append(coefs, extra_coef), variables + extra_var
             expr = _row(coefs, variables)
             m.network.add(
                 pyo.inequality(lo if np.isfinite(lo) else None, expr, hi if np.isfinite(hi) else None)
@@ -278,13 +296,13 @@ def add_objective(
     """
     xs = m._x_by_pair.tolist()
     if options.elastic:
-        names = list(m.slack_names)
-        scale = [_slack_scale(problem, name) for name in names]
+        names = list(m.slacks)
+        scale = np.array([_slack_scale(problem, name) for name in names])
         m.objective = pyo.Objective(
-            expr=_row(1.0 / np.asarray(scale), [m.slack[s] for s in names]), sense=pyo.minimize
+            expr=_row(1.0 / scale, [m.slacks[s] for s in names]), sense=pyo.minimize
         )
         return
-    n = pairs.n_customers
+    n = float(pairs.counts.sum())
     if options.objective == "peak":
         if options.epsilon_row == "cost":
             coefs = -PARETO_TIE_BREAK["cost"] * cost_coefficients(problem, pairs)

@@ -47,6 +47,7 @@ class PairData:
 
     n_customers: int
     n_steps: int
+    counts: np.ndarray        # [n] customers each row stands for (1, or cluster sizes)
     customer: np.ndarray      # [p] customer position
     offer: np.ndarray         # [p] offer position
     ptr: np.ndarray           # [n+1]
@@ -112,7 +113,11 @@ def select_peak_steps(load_min: np.ndarray, load_max: np.ndarray) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def build_pairs(problem: OfferProblem, peak_steps: np.ndarray | None = None) -> PairData:
+def build_pairs(
+    problem: OfferProblem,
+    peak_steps: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
+) -> PairData:
     """Filter pairs, compute reachable load ranges, and build the epigraph and network rows.
 
     Parameters
@@ -123,6 +128,9 @@ def build_pairs(problem: OfferProblem, peak_steps: np.ndarray | None = None) -> 
         Design steps given epigraph rows; ``None`` keeps exactly the steps that can set the
         peak (`select_peak_steps`). A smaller set is a relaxation: the caller must re-check
         the assignment on all steps (see `optimizer.solve`).
+    counts
+        Customers each row of the problem stands for (cluster mode: the rows are clusters,
+        their arrays the members' means, and ``x`` becomes an integer count); default 1.
     """
     check_problem(problem)
     n, k, t = problem.shape
@@ -132,7 +140,10 @@ def build_pairs(problem: OfferProblem, peak_steps: np.ndarray | None = None) -> 
     offer = flat % k
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(ok.sum(axis=1), out=ptr[1:])
+    counts = np.ones(n) if counts is None else np.asarray(counts, dtype=float)
     cmin, cmax = customer_delta_range(problem, ok)
+    cmin *= counts[:, None]
+    cmax *= counts[:, None]
     base = np.asarray(problem.base_kw, dtype=float)
     load_min = base + cmin.sum(axis=0)
     load_max = base + cmax.sum(axis=0)
@@ -146,7 +157,7 @@ def build_pairs(problem: OfferProblem, peak_steps: np.ndarray | None = None) -> 
     capacity = tuple(
         rows
         for rows in (
-            _trafo_rows(problem, ok, flat, customer, cmin, cmax),
+            _trafo_rows(problem, ok, flat, customer, cmin, cmax, counts),
             _line_rows(problem, flat, customer, cmin, cmax),
             _voltage_rows(problem, flat, customer, cmin, cmax),
         )
@@ -156,6 +167,7 @@ def build_pairs(problem: OfferProblem, peak_steps: np.ndarray | None = None) -> 
     return PairData(
         n_customers=n,
         n_steps=t,
+        counts=counts,
         customer=customer,
         offer=offer,
         ptr=ptr,
@@ -195,8 +207,8 @@ def _incidence_rows(
     w = sp.csr_array(weights, dtype=float)
     w_pos = w.maximum(0)
     w_neg = w.minimum(0)
-    reach_hi = (w_pos @ cmax.T + w_neg @ cmin.T).T + base   # [t, e]
-    reach_lo = (w_pos @ cmin.T + w_neg @ cmax.T).T + base
+    reach_hi = (w_pos @ cmax + w_neg @ cmin).T + base   # [t, e]
+    reach_lo = (w_pos @ cmin + w_neg @ cmax).T + base
     need = (reach_hi > upper[None, :] + PRUNE_MARGIN_KW) | (reach_lo < lower[None, :] - PRUNE_MARGIN_KW)
     steps, elements = np.nonzero(need)
     blocks = []
@@ -222,7 +234,7 @@ def _incidence_rows(
     )
 
 
-def _trafo_rows(problem, ok, flat, customer, cmin, cmax) -> CapacityRows | None:
+def _trafo_rows(problem, ok, flat, customer, cmin, cmax, counts) -> CapacityRows | None:
     if problem.trafo_limit_kw is None:
         return None
     n, k, t = problem.shape
@@ -238,7 +250,8 @@ def _trafo_rows(problem, ok, flat, customer, cmin, cmax) -> CapacityRows | None:
     reach = base.copy()
     for a in range(0, n, CHUNK_CUSTOMERS):
         b = min(a + CHUNK_CUSTOMERS, n)
-        reach += np.where(ok[a:b, :, None, None], td[a:b], -np.inf).max(axis=1).sum(axis=0)
+        top = np.where(ok[a:b, :, None, None], td[a:b], -np.inf).max(axis=1)
+        reach += np.tensordot(counts[a:b], top, axes=1)
     steps, elements = np.nonzero(reach > limit[None, :] + PRUNE_MARGIN_KW)
     coefs = td.reshape(n * k, t, r)[flat][:, steps, elements]   # [p, rows]
     matrix = sp.csr_array(coefs.T)

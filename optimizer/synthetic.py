@@ -92,7 +92,7 @@ def synthetic_problem(
         ]
     )
     flex_share = np.array([0.15, 0.55, 0.45, 0.2])
-    size = rng.lognormal(0.0, 0.35, size=n) * np.array([1.0, 1.0, 1.3, 4.0])[archetype]
+    size = rng.lognormal(0.0, 0.35, size=n) * np.array([1.0, 1.0, 1.3, 2.5])[archetype]
     noise = 1.0 + 0.08 * rng.standard_normal((n, t))
     load = np.clip(shapes[archetype] * size[:, None] * noise, 0.0, None)       # [n, t] kW
     flexible = load * flex_share[archetype, None]

@@ -40,7 +40,7 @@ from scenarios.schema import Scenario
 from scenarios.sweep import expand_sweep, slugify
 
 if TYPE_CHECKING:  # pragma: no cover
-    from distributed import Client
+    from distributed import Client, LocalCluster
     from rich.console import Console
 
 MARKER = "done.json"
@@ -199,7 +199,8 @@ def run_batch(
                 _print_status(console, outcome)
 
     if pending:
-        finished = _execute(pending, out, run, workers, scheduler, progress, console)
+        with _terminate_as_interrupt():
+            finished = _execute(pending, out, run, workers, scheduler, progress, console)
         outcomes.update(finished)
 
     order = [job.id for job in jobs] + [k for k in outcomes if k not in {j.id for j in jobs}]
@@ -345,7 +346,11 @@ def write_summaries(outcomes: list[JobOutcome], out: Path) -> tuple[Path, Path]:
 
 
 def kpi_units(name: str) -> str:
-    """Units of a KPI from its name's suffix (``peak_kw_before`` → kW)."""
+    """Units of a KPI: the pipeline's table, else from the name's suffix (``_kw`` → kW)."""
+    from scenarios.outputs import KPI_UNITS
+
+    if name in KPI_UNITS:
+        return KPI_UNITS[name]
     for marker, units in (("_kw", "kW"), ("_eur", "EUR"), ("_kwh", "kWh"), ("_pct", "%"), ("_s", "s")):
         if name.endswith(marker) or f"{marker}_" in name:
             return units
@@ -396,7 +401,7 @@ def _execute(
 
 @contextmanager
 def _client(workers: int, scheduler: str | None) -> Iterator[Client]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         try:
@@ -406,14 +411,52 @@ def _client(workers: int, scheduler: str | None) -> Iterator[Client]:
         with client:
             yield client
         return
-    with LocalCluster(
+    with local_cluster(workers) as cluster, Client(cluster) as client:
+        yield client
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[LocalCluster]:
+    """A `distributed.LocalCluster` of single-threaded worker processes, set up for batches.
+
+    One job runs per worker at a time (the default saturation of 1.1 queues a second job on a
+    busy worker, which then dies with it if the first crashes the process), and a job that has
+    killed two workers is reported as failed instead of being retried on every worker in turn.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(
+        {"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 1}
+    ), LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
-        yield client
+        dashboard_address=":0",  # a free port: several batches may run side by side
+        silence_logs=logging.CRITICAL,
+    ) as cluster:
+        yield cluster
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while jobs run, so the local cluster's worker processes are
+    shut down instead of orphaned; finished jobs keep their markers for the rerun."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

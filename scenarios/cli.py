@@ -95,13 +95,14 @@ def _stage_progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
 
 def _print_kpis(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("KPI")
     table.add_column("value", justify="right")
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(escape(name), escape(value))
     Console().print(table)
 
 

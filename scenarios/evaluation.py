@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from scenarios.schema import Scenario
@@ -48,6 +49,22 @@ def expected_peak_kw(problem, choice: np.ndarray) -> float:
     return float(np.max(problem.base_kw + delta))
 
 
+def dispatch_events(scenario: Scenario, feeder, design: xr.Dataset, target_kw: float) -> np.ndarray:
+    """Event steps [time] the utility calls: the design days, and any other day whose feeder
+    peak (day-ahead, taken as known) exceeds the peak the offers were designed to reach.
+
+    Each contract's own `max_events` and the customers' fatigue limit what is delivered
+    (`replay_offers`).
+    """
+    from scenarios.feeder import event_mask, feeder_head_kw, hours_from_daily_peak
+
+    head_kw = feeder_head_kw(feeder)
+    daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
+    design_days = pd.DatetimeIndex(pd.to_datetime(design.attrs["design_days"]))
+    days = design_days.union(daily_peak.index[daily_peak.to_numpy() > target_kw])
+    return event_mask(scenario, hours_from_daily_peak(head_kw, days))
+
+
 def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> Evaluation:
     """Replay the chosen offers `evaluation.draws` times and measure the realized effect."""
     from optimizer.offers import replay_offers
@@ -57,11 +74,13 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
     choice = np.asarray(solution.choice, dtype=np.int64)
     population, profiles = feeder.population, feeder.profiles
     n_time = len(feeder.time)
-    events = np.zeros(n_time, dtype=bool)
-    events[design["step"].values[design["event"].values]] = True
     design_steps = design["step"].values
+    events = dispatch_events(scenario, feeder, design, expected_peak_kw(problem, choice))
 
     draws = scenario.evaluation.draws
+    n = len(choice)
+    acceptance = problem.acceptance[np.arange(n), choice]
+    season_scale = float(design.attrs["season_scale"])
     head_kw = np.empty((draws, n_time))
     vm_min = np.empty((draws, n_time))
     vm_max = np.empty((draws, n_time))
@@ -73,7 +92,10 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
     tan_phi = _tan_phi(population)
     draw_loads: list[np.ndarray] = []
     for draw in range(draws):
-        replay = replay_offers(scenario, population, profiles, choice, events, draw=draw)
+        replay = replay_offers(
+            scenario, population, profiles, choice, events, draw=draw, acceptance=acceptance,
+            season_scale=season_scale,
+        )
         p_after = replay.p_kw
         q_after = profiles["q_kvar"].values + (p_after - profiles["p_kw"].values) * tan_phi[:, None]
         pf = run_feeder_powerflow(feeder, p_after, q_after)
@@ -98,12 +120,11 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
     for t, tier in enumerate("ABCD"):
         by_tier[t] = np.bincount(choice[tiers == tier], minlength=len(offer_names))
 
-    n = len(choice)
     ds = xr.Dataset(
         {
             "chosen_offer": ("customer", chosen, {"units": "1", "long_name": "offer made"}),
             "chosen_offer_index": ("customer", choice, {"units": "1"}),
-            "acceptance_probability": ("customer", problem.acceptance[np.arange(n), choice],
+            "acceptance_probability": ("customer", acceptance,
                                        {"units": "1", "long_name": "expected acceptance"}),
             "accepted_share": ("customer", accepted,
                                {"units": "1", "long_name": "share of draws accepted"}),

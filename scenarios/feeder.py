@@ -7,7 +7,9 @@ customers to the net's load elements (one sparse incidence matrix) so that every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ class FeederModel:
     profiles: xr.Dataset          # [customer, time]
     incidence: sp.csr_matrix      # [load element position, customer] → 1
     sgen_p_mw: np.ndarray         # [time, sgen]
+    before: xr.Dataset | None = None  # power flow of the simulated loads [time, ...]
 
     def load_injections(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Customer loads [customer, time] in kW/kvar → load element arrays [time, load] in MW/Mvar."""
@@ -50,24 +53,30 @@ def simulation_time(config: TimeConfig) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(config.start), periods=steps, freq=f"{config.step_min}min")
 
 
-def build_feeder(scenario: Scenario) -> FeederModel:
-    """Load the network, build customers, simulate weather and loads, size them to the net."""
+def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = None) -> FeederModel:
+    """Load the network, build customers, simulate weather and loads, size them to the net,
+    score credit, run the power flow of the simulated loads and score baseline satisfaction."""
     from customers.credit import assess_credit
     from customers.satisfaction import baseline_satisfaction
     from sim.network import load_network
     from sim.profiles import simulate_profiles
     from sim.weather import build_weather
 
+    report = progress or (lambda stage: None)
     time = simulation_time(scenario.time)
     step_h = scenario.time.step_min / 60.0
 
+    report("loading network")
     source = scenario.network.source
     if source.startswith("file:"):
-        path = resolve_input_path(scenario, _as_path(source.removeprefix("file:")), "network.source")
+        path = resolve_input_path(scenario, Path(source.removeprefix("file:")), "network.source")
         source = f"file:{path}"
     net = load_network(source, base_dir=scenario.base_dir)
 
+    report("building customers")
     population = _build_population(scenario, net)
+    incidence = _incidence(population, net)
+    report("simulating weather and loads")
     weather_config = scenario.weather
     if weather_config.file is not None:
         weather_config = weather_config.model_copy(
@@ -77,15 +86,13 @@ def build_feeder(scenario: Scenario) -> FeederModel:
     profiles = simulate_profiles(
         population, weather, seed=scenario.seed, country=scenario.time.country
     )
-    incidence = _incidence(population, net)
     if scenario.customers.source == "synthetic" and scenario.customers.size_to_network:
-        population, profiles = _size_to_network(population, profiles, incidence, net)
+        population, profiles = _size_to_network(population, profiles, net)
 
+    report("scoring credit")
     bill = _monthly_bill_eur(scenario, profiles, step_h)
     population = assess_credit(population, scenario, monthly_bill_eur=bill)
-    population = baseline_satisfaction(population, scenario)
-    validate(population, stage="customers")
-    return FeederModel(
+    feeder = FeederModel(
         scenario=scenario,
         net=net,
         time=time,
@@ -96,12 +103,13 @@ def build_feeder(scenario: Scenario) -> FeederModel:
         incidence=incidence,
         sgen_p_mw=_sgen_dispatch(scenario, net, weather),
     )
-
-
-def _as_path(text: str):
-    from pathlib import Path
-
-    return Path(text)
+    report("power flow (before)")
+    feeder.before = run_feeder_powerflow(feeder)
+    vm_customer = feeder.before["vm_pu"].sel(bus=population["bus"].values).values.T
+    feeder.population = validate(
+        baseline_satisfaction(population, scenario, vm_pu=vm_customer), stage="customers"
+    )
+    return feeder
 
 
 def _build_population(scenario: Scenario, net) -> xr.Dataset:
@@ -121,11 +129,11 @@ def _build_population(scenario: Scenario, net) -> xr.Dataset:
 
 def _incidence(population: xr.Dataset, net) -> sp.csr_matrix:
     """Sparse [load element, customer] matrix; customers without a load element get one added."""
-    from sim.network import ensure_loads
-
     loads = population["load"].values.astype(np.int64)
     missing = loads < 0
     if missing.any():
+        from sim.network import ensure_loads
+
         buses = population["bus"].values[missing]
         loads = loads.copy()
         loads[missing] = ensure_loads(net, buses)
@@ -141,7 +149,7 @@ def _incidence(population: xr.Dataset, net) -> sp.csr_matrix:
 
 
 def _size_to_network(
-    population: xr.Dataset, profiles: xr.Dataset, incidence: sp.csr_matrix, net
+    population: xr.Dataset, profiles: xr.Dataset, net
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Scale each load element's customers so their coincident peak equals its rated p_mw.
 
@@ -149,12 +157,9 @@ def _size_to_network(
     element (and the lines feeding it) for its rated power, so matching it keeps line and
     transformer loading in a realistic range. The factor is kept as `size_factor`.
     """
-    rated_kw = (net.load["p_mw"] * net.load["scaling"] * net.load["in_service"]).to_numpy() * 1000.0
-    peak_kw = np.asarray(incidence @ profiles["p_kw"].values).max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        element_factor = np.where(peak_kw > 1e-6, rated_kw / peak_kw, 1.0)
-    element_factor = np.where(element_factor > 0, element_factor, 1.0)
-    factor = incidence.T @ element_factor  # each customer sits on exactly one element
+    from customers.population import size_to_network
+
+    factor = size_to_network(population, profiles, net).values
     scaled = profiles.copy()
     for name in ("p_kw", "q_kvar", "flexible_kw", "pv_kw"):
         if name in scaled:
@@ -227,33 +232,50 @@ def run_feeder_powerflow(
     return result.assign_coords(time=feeder.time[steps])
 
 
-def build_design(scenario: Scenario, before: xr.Dataset, feeder: FeederModel) -> xr.Dataset:
+def hours_from_daily_peak(head_kw: pd.Series, days: pd.DatetimeIndex) -> np.ndarray:
+    """Signed hours from each listed day's feeder peak, for every step [h]; NaN on other days."""
+    day_of_step = head_kw.index.normalize()
+    hours = np.full(len(head_kw), np.nan)
+    for day in days:
+        in_day = np.asarray(day_of_step == day)
+        peak_time = head_kw[in_day].idxmax()
+        hours[in_day] = (head_kw.index[in_day] - peak_time) / pd.Timedelta(hours=1)
+    return hours
+
+
+def event_mask(scenario: Scenario, hours_from_peak: np.ndarray) -> np.ndarray:
+    """Steps inside the longest contract's event window, centred on the day's peak."""
+    longest = max((c.event_h for c in scenario.offers.curtailment), default=0.0)
+    with np.errstate(invalid="ignore"):
+        return np.abs(hours_from_peak) < longest / 2.0 - 1e-9
+
+
+def feeder_head_kw(feeder: FeederModel) -> pd.Series:
+    """Feeder-head active load of the simulated loads [kW], indexed by time."""
+    assert feeder.before is not None
+    return pd.Series(feeder.before["p_slack_mw"].values * 1000.0, index=feeder.time)
+
+
+def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
     """The design steps the optimizer plans for: every step of the `design_days` peak days.
 
     Events are called on each design day in a window centred on that day's feeder peak; each
     contract uses the part of it within ±event_h/2 of the peak (`hours_from_peak`).
     """
-    head_kw = pd.Series(before["p_slack_mw"].values * 1000.0, index=feeder.time)
+    head_kw = feeder_head_kw(feeder)
     daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
     days = daily_peak.sort_values(ascending=False, kind="stable").index[: scenario.time.design_days]
     days = days.sort_values()
-    day_of_step = feeder.time.normalize()
-    mask = day_of_step.isin(days)
-    steps = np.flatnonzero(mask)
-    hours_from_peak = np.empty(len(steps))
-    for day in days:
-        in_day = day_of_step[steps] == day
-        peak_time = head_kw[day_of_step == day].idxmax()
-        hours_from_peak[in_day] = (feeder.time[steps][in_day] - peak_time) / pd.Timedelta(hours=1)
-    longest = max((c.event_h for c in scenario.offers.curtailment), default=0.0)
-    event = np.abs(hours_from_peak) < longest / 2.0 - 1e-9 if longest else np.zeros(len(steps), bool)
+    hours = hours_from_daily_peak(head_kw, days)
+    steps = np.flatnonzero(~np.isnan(hours))
     design = xr.Dataset(
         {
             "base_kw": ("time", head_kw.to_numpy()[steps], {"units": "kW",
                                                             "long_name": "feeder-head load"}),
-            "event": ("time", event, {"units": "bool", "long_name": "curtailment event step"}),
-            "hours_from_peak": ("time", hours_from_peak, {"units": "h",
-                                                          "long_name": "hours from the day's peak"}),
+            "event": ("time", event_mask(scenario, hours[steps]),
+                      {"units": "bool", "long_name": "curtailment event step"}),
+            "hours_from_peak": ("time", hours[steps], {"units": "h",
+                                                       "long_name": "hours from the day's peak"}),
             "step": ("time", steps.astype(np.int64), {"units": "1",
                                                       "long_name": "position in the window"}),
         },

@@ -18,12 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from scenarios.evaluation import evaluate_offers
-from scenarios.feeder import (
-    FeederModel,
-    build_design,
-    build_feeder,
-    run_feeder_powerflow,
-)
+from scenarios.feeder import FeederModel, build_design, build_feeder
 from scenarios.outputs import KPI_UNITS, staged_output, write_result
 from scenarios.schema import Scenario
 from sim.dataset import validate
@@ -104,9 +99,9 @@ def run_scenario(
         timings[key] = wallclock.perf_counter() - t0
         return value
 
-    feeder: FeederModel = timed("loading network and customers", "build", build_feeder, scenario)
-    before = timed("power flow (before)", "powerflow_before", run_feeder_powerflow, feeder)
-    design = build_design(scenario, before, feeder)
+    feeder: FeederModel = timed("simulating feeder", "simulate", build_feeder, scenario, report)
+    before = feeder.before
+    design = build_design(scenario, feeder)
     result = _base_dataset(feeder, before)
     result.attrs["design_days"] = ", ".join(design.attrs["design_days"])
     kpis = _kpis_before(feeder, before, result, design)
@@ -181,8 +176,12 @@ def _base_dataset(feeder: FeederModel, before: xr.Dataset) -> xr.Dataset:
     """Inputs' key arrays and the before-case power flow on one set of labelled dims."""
     population = feeder.population
     keep = [name for name in population.data_vars if population[name].dims == ("customer",)]
+    # `bus`, `load` and `tier` are dims of the result; per customer they become `customer_*`.
+    customers = population[keep].rename(
+        {"bus": "customer_bus", "load": "customer_load", "tier": "customer_tier"}
+    )
     ds = xr.merge(
-        [population[keep], feeder.profiles, feeder.weather, before],
+        [customers, feeder.profiles, feeder.weather, before],
         compat="override",
         combine_attrs="override",
     )
@@ -220,9 +219,7 @@ def run_customers(scenario: Scenario, out_dir: Path, *, progress: Progress | Non
     """Build the population with credit and satisfaction; write customers.nc and CSV tables."""
     from customers.summary import summarize_customers, write_customer_outputs
 
-    report = progress or (lambda stage: None)
-    report("building customers")
-    feeder = build_feeder(scenario)
+    feeder = build_feeder(scenario, progress)
     with staged_output(out_dir) as staging:
         write_customer_outputs(feeder.population, staging)
     tables = summarize_customers(feeder.population)
@@ -242,11 +239,8 @@ def run_pareto(scenario: Scenario, out_dir: Path, *, against: str, points: int,
     from optimizer.pareto import pareto_front, plot_pareto_front
 
     report = progress or (lambda stage: None)
-    report("loading network and customers")
-    feeder = build_feeder(scenario)
-    report("power flow (before)")
-    before = run_feeder_powerflow(feeder)
-    design = build_design(scenario, before, feeder)
+    feeder = build_feeder(scenario, progress)
+    design = build_design(scenario, feeder)
     problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
     report(f"sweeping {points} Pareto points against {against}")
     front = pareto_front(problem, scenario.solver, against=against, points=points)

@@ -67,7 +67,7 @@ def point_id(name: str, values: dict[str, Any]) -> str:
     return f"{slugify(name)}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def parse_field_path(path: str) -> list[str | int]:
+def parse_field_path(path: str, where: str = "") -> list[str | int]:
     """Split ``offers.curtailment[0].kw`` into ``["offers", "curtailment", 0, "kw"]``.
 
     Raises
@@ -79,7 +79,10 @@ def parse_field_path(path: str) -> list[str | int]:
     for piece in path.split("."):
         match = _PATH_PART.fullmatch(piece)
         if match is None:
-            raise InputError(f"sweep: '{path}' is not a field path like 'customers.ev_share'")
+            prefix = f"{where}: " if where else ""
+            raise InputError(
+                f"{prefix}sweep: '{path}' is not a field path like 'customers.ev_share'"
+            )
         parts.append(match.group(1))
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
     return parts
@@ -150,7 +153,7 @@ def expand_sweep(
 
 def _check_path(scenario: Scenario, path: str, where: str) -> None:
     """The path must name an existing leaf field of the scenario (lists by index)."""
-    parts = parse_field_path(path)
+    parts = parse_field_path(path, where)
     if parts[0] in _FORBIDDEN_ROOTS:
         raise InputError(f"{where}: sweep.{path}: '{parts[0]}' cannot be swept")
     node: Any = scenario.model_dump(mode="json", exclude={"base_dir"})

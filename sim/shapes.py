@@ -7,10 +7,13 @@ households ``H0-*``, commercial ``G0-*``…``G6-*`` and agriculture ``L0-*``…`
 ``LoadProfile.csv`` of the complete-data SimBench set holds them all; no download is needed.
 
 A *class profile* is the mean of the class's member profiles after normalising each to a mean
-of 1 (so every member weighs the same). The simulator does not replay 2016: it uses, per class,
-mean daily shapes per month × day type (weekday, Saturday, Sunday/holiday) × 15-min slot of the
-day, blended between neighbouring months by day of year, so any window and country gets a
-calendar-correct base shape whose year mean is 1.
+of 1 (so every member weighs the same). Each simulated customer follows one member profile,
+drawn uniformly from its segment's members (SimBench assigns its loads the same way), so the
+mean of many customers tends to the class profile while customers stay as heterogeneous as the
+members are. The simulator does not replay 2016: it uses, per member, mean daily shapes per
+month × day type (weekday, Saturday, Sunday/holiday) × 15-min slot of the day, blended between
+neighbouring months by day of year, so any window and country gets a calendar-correct base
+shape whose year mean is 1.
 """
 
 from __future__ import annotations
@@ -98,17 +101,22 @@ def full_load_hours(profile: np.ndarray, step_h: float) -> float:
     return float(profile.sum() * step_h / profile.max())
 
 
-@functools.lru_cache(maxsize=8)
-def shape_table(segment: str) -> np.ndarray:
-    """Mean daily shape per month, day type and 15-min slot of a segment [-].
+@functools.lru_cache(maxsize=1)
+def member_names() -> tuple[str, ...]:
+    """Names of every SimBench profile some segment draws its customers' shapes from."""
+    prefixes = tuple(p for group in SEGMENT_PROFILES.values() for p in group)
+    return tuple(c for c in standard_profiles().columns if c.startswith(prefixes))
 
-    Returns
-    -------
-    np.ndarray
-        ``[12 month, 3 day type, 96 slot]``, scaled so that the base series built by
-        `base_series` over the profile year has mean 1.
-    """
-    profile = class_profile(segment)
+
+def segment_members(segment: str) -> np.ndarray:
+    """Indices into `member_names` of a segment's profiles [int64]."""
+    prefixes = SEGMENT_PROFILES[segment]
+    return np.array([i for i, c in enumerate(member_names()) if c.startswith(prefixes)],
+                    dtype=np.int64)
+
+
+def _table(profile: pd.Series) -> np.ndarray:
+    """Mean daily shape per month × day type × slot of a 2016 profile, year mean of 1."""
     days = pd.DatetimeIndex(profile.index.normalize().unique())
     kinds = day_types_of_dates(days, PROFILE_COUNTRY)
     daily = profile.to_numpy().reshape(len(days), SLOTS_PER_DAY)
@@ -117,7 +125,7 @@ def shape_table(segment: str) -> np.ndarray:
         in_month = days.month == month + 1
         for kind in range(3):
             sel = in_month & (kinds == kind)
-            if not sel.any():  # e.g. a month without a holiday: Sundays are in the same type
+            if not sel.any():  # no holiday that month: nothing to average, use Sundays
                 sel = in_month & (kinds == 2)
             table[month, kind] = daily[sel].mean(axis=0)
     year = pd.date_range(f"{PROFILE_YEAR}-01-01", f"{PROFILE_YEAR + 1}-01-01", freq="15min",
@@ -126,6 +134,21 @@ def shape_table(segment: str) -> np.ndarray:
     table /= series.mean()
     table.setflags(write=False)
     return table
+
+
+@functools.lru_cache(maxsize=8)
+def shape_table(segment: str) -> np.ndarray:
+    """Mean daily shape of a segment's class profile, ``[12 month, 3 day type, 96 slot]`` [-].
+
+    Scaled so that the base series `base_series` builds over the profile year has mean 1.
+    """
+    return _table(class_profile(segment))
+
+
+@functools.lru_cache(maxsize=64)
+def member_table(name: str) -> np.ndarray:
+    """`shape_table` of one SimBench member profile (``H0-A``, ``G3-M``, …) [-]."""
+    return _table(standard_profiles()[name])
 
 
 def _month_blend(time: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,6 +174,14 @@ def _series_from_table(
         slot = (np.floor(minute / 15.0).astype(np.int64) + k) % SLOTS_PER_DAY
         out += (1.0 - w) * table[m0, kinds, slot] + w * table[m1, kinds, slot]
     return out / count
+
+
+def member_base_series(time: pd.DatetimeIndex, country: str, step_h: float) -> np.ndarray:
+    """`base_series` of every member profile, ``[member, time]`` in `member_names` order [-]."""
+    time = pd.DatetimeIndex(time)
+    kinds = day_types(time, country)
+    return np.stack([_series_from_table(member_table(name), time, kinds, step_h)
+                     for name in member_names()])
 
 
 def base_series(

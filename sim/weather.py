@@ -260,7 +260,7 @@ def pv_factor(
 
 # --- weather file ---------------------------------------------------------------------------
 
-_AWARE = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_AWARE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
 
 def read_weather_csv(

@@ -1,0 +1,147 @@
+"""Time-series power flow benchmark: gridflex vs pandapower, lightsim2grid, power-grid-model.
+
+All engines get the same injections (each grid's own SimBench profiles, sgen reactive power 0)
+in the same run; each peer's largest |Δvm| against pandapower (``runpp`` at tolerance 1e-10 on a
+sample of steps) is printed next to its speed. pandapower ``run_timeseries`` is timed on
+``--pp-steps`` steps and scaled (marked ``*``).
+
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_powerflow --steps 35040 \
+        --grids 1-LV-rural1--0-sw 1-LV-urban6--0-sw 1-MV-rural--0-sw 1-MV-urban--0-sw
+
+For pytest-benchmark: ``prepare_case(code, steps)`` returns ``(grid, injections)`` and
+``solve_case`` is the timed call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+DEFAULT_GRIDS = ("1-LV-rural1--0-sw", "1-LV-urban6--0-sw", "1-MV-rural--0-sw", "1-MV-urban--0-sw")
+
+
+def profile_injections(net, steps: int):
+    """``(load_p, load_q, sgen_p, sgen_q)`` [T, element] from the net's SimBench profiles."""
+    import simbench as sb
+
+    values = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    rows = np.arange(steps) % len(values[("load", "p_mw")])
+    load_p = values[("load", "p_mw")].to_numpy()[rows][:, : len(net.load)]
+    load_q = values[("load", "q_mvar")].to_numpy()[rows][:, : len(net.load)]
+    sgen_p = values[("sgen", "p_mw")].to_numpy()[rows][:, : len(net.sgen)]
+    return (np.ascontiguousarray(load_p), np.ascontiguousarray(load_q),
+            np.ascontiguousarray(sgen_p), np.zeros_like(sgen_p))
+
+
+def prepare_case(code: str, steps: int):
+    from sim.network import load_network
+    from sim.powerflow import prepare_grid
+
+    net = load_network(f"simbench:{code}")
+    grid = prepare_grid(net)
+    return net, grid, profile_injections(net, steps)
+
+
+def solve_case(grid, injections):
+    from sim.powerflow import solve
+
+    return solve(grid, *injections)
+
+
+def reference_vm(net, injections, steps):
+    import pandapower as pp
+
+    out = {}
+    for t in steps:
+        step = copy.deepcopy(net)
+        step.load["p_mw"], step.load["q_mvar"] = injections[0][t], injections[1][t]
+        step.sgen["p_mw"], step.sgen["q_mvar"] = injections[2][t], 0.0
+        pp.runpp(step, tolerance_mva=1e-10, max_iteration=50)
+        out[t] = step.res_bus.vm_pu.to_numpy()
+    return out
+
+
+def _best_of(fn, repeats):
+    best, value = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int) -> list[dict]:
+    from benchmarks import peers_powerflow as peer
+    from sim.powerflow import run_timeseries
+
+    net, grid, inj = prepare_case(code, steps)
+    check = sorted({0, steps // 3, steps // 2, steps - 1})
+    ref = reference_vm(net, inj, check)
+    positions = {b: k for k, b in enumerate(net.bus.index)}
+
+    def max_dvm(vm_rows):  # vm_rows: [len(check), bus] in net.bus order
+        return max(float(np.nanmax(np.abs(vm_rows[k] - ref[t]))) for k, t in enumerate(check))
+
+    rows = []
+    solve_case(grid, tuple(a[:8] for a in inj))  # compile / load the kernels
+    seconds, result = _best_of(lambda: solve_case(grid, inj), repeats)
+    vm = np.full((len(check), len(net.bus)), np.nan)
+    for k, t in enumerate(check):
+        vm[k, [positions[b] for b in grid.bus_index]] = np.abs(result.v[t, grid.bus_internal])
+    rows.append({"grid": code, "engine": "gridflex solve (voltages)", "steps_s": steps / seconds,
+                 "dvm": max_dvm(vm), "iters": float(result.iterations.mean())})
+    seconds, ds = _best_of(lambda: run_timeseries(grid, *inj), repeats)
+    rows.append({"grid": code, "engine": "gridflex run_timeseries (all outputs)",
+                 "steps_s": steps / seconds, "dvm": np.nan, "iters": np.nan})
+    if not peers:
+        return rows
+    sub = tuple(a[:pp_steps] for a in inj)
+    seconds, vm_pp = peer.run_pandapower_timeseries(net, *sub[:3])
+    rows.append({"grid": code, "engine": f"pandapower run_timeseries* ({pp_steps} steps)",
+                 "steps_s": pp_steps / seconds,
+                 "dvm": max(float(np.nanmax(np.abs(vm_pp[t] - ref[t]))) for t in check if t < pp_steps)})
+    for name, runner in (("lightsim2grid TimeSeriesCPP", peer.run_lightsim2grid),
+                         ("power-grid-model batch", peer.run_power_grid_model)):
+        try:
+            runner(net, *(a[:8] for a in inj[:3]))  # warm up
+            seconds, vm_peer = runner(net, *inj[:3])
+        except Exception as exc:  # a peer failing must not hide the others
+            rows.append({"grid": code, "engine": f"{name} (failed: {type(exc).__name__}: {exc})",
+                         "steps_s": np.nan, "dvm": np.nan})
+            continue
+        rows.append({"grid": code, "engine": name, "steps_s": steps / seconds,
+                     "dvm": max_dvm(vm_peer[check])})
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=35040)
+    parser.add_argument("--grids", nargs="+", default=list(DEFAULT_GRIDS))
+    parser.add_argument("--pp-steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-peers", action="store_true")
+    args = parser.parse_args(argv)
+    import numba
+
+    print(f"steps={args.steps} numba threads={numba.get_num_threads()} "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    for code in args.grids:
+        rows = bench_grid(code, args.steps, args.pp_steps, not args.no_peers, args.repeats)
+        ours = rows[0]["steps_s"]
+        for row in rows:
+            ratio = ours / row["steps_s"] if np.isfinite(row["steps_s"]) else np.nan
+            print(f"{row['grid']:20s} {row['engine']:45s} {row['steps_s']:12.0f} steps/s "
+                  f"max|dvm| {row['dvm']:.1e}  gridflex/x {ratio:8.1f}"
+                  + (f"  mean iterations {row['iters']:.2f}" if "iters" in row and np.isfinite(row["iters"]) else ""),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

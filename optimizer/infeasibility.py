@@ -1,0 +1,122 @@
+"""Explain why no assignment satisfies the limits: elastic re-solve with a named slack per limit.
+
+The elastic model (`ModelOptions(elastic=True)`) relaxes every limit by a non-negative slack
+and minimises the scaled total slack (the "phase-one"/elastic programming idea, Brown & Graves
+1975; Chinneck, *Feasibility and Infeasibility in Optimization*, 2008). Limits with slack, and
+limits that are tight at that point, are the conflicting ones; each is then re-solved as the
+*only* relaxable limit to say by how much relaxing it alone would restore feasibility.
+Small problems are solved as MIPs; large ones through the LP relaxation (stated in the
+message, the amounts are then lower estimates).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from optimizer.handoff import HighsModel, run_with_deadline, to_highs
+from optimizer.model import ModelOptions, build_model
+from optimizer.problem import OfferProblem
+from scenarios.schema import SolverConfig
+
+#: Slack below this is zero (scaled units).
+SLACK_TOLERANCE = 1e-6
+#: Elastic problems up to this many customers are solved exactly as MIPs.
+EXACT_MAX_CUSTOMERS = 2000
+
+_LIMIT_NAMES = {
+    "budget": "budget_eur",
+    "satisfaction_mean": "satisfaction_floor_mean",
+    "revenue_up": "revenue_band_eur (upper side)",
+    "revenue_down": "revenue_band_eur (lower side)",
+    "trafo": "transformer limit",
+    "line": "line limit",
+    "voltage": "voltage band",
+}
+_UNITS = {"budget": "EUR", "satisfaction_mean": "", "revenue_up": "EUR", "revenue_down": "EUR",
+          "trafo": "kW", "line": "kW", "voltage": "p.u."}
+
+
+def _family(name: str) -> str:
+    return name.partition(":")[0]
+
+
+def describe(name: str) -> str:
+    """Human name of a slack: ``trafo:2`` → ``transformer limit (trafo 2)``."""
+    family, _, element = name.partition(":")
+    label = _LIMIT_NAMES.get(family, family)
+    return f"{label} ({family} {element})" if element else label
+
+
+def _amount(name: str, value: float) -> str:
+    unit = _UNITS.get(_family(name), "")
+    return f"{value:.4g} {unit}".rstrip()
+
+
+def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float) -> dict[str, float] | None:
+    h = hm.highs
+    for name, col in hm.slack_col.items():
+        h.changeColBounds(col, 0.0, np.inf if name in allowed else 0.0)
+    h.setOptionValue("solve_relaxation", not exact)
+    run_with_deadline(h, deadline)
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return None
+    values = np.asarray(h.getSolution().col_value)
+    return {name: float(values[col]) for name, col in hm.slack_col.items()}
+
+
+def explain_infeasibility(problem: OfferProblem, config: SolverConfig) -> str:
+    """One line naming the conflicting limits and how much each would have to give."""
+    deadline = time.perf_counter() + config.time_limit_s
+    model = build_model(problem, ModelOptions(elastic=True))
+    hm = to_highs(model, threads=config.threads)
+    exact = problem.shape[0] <= EXACT_MAX_CUSTOMERS
+    names = list(hm.slack_col)
+    slack = _solve(hm, names, exact, deadline)
+    if slack is None:
+        return "no assignment satisfies the limits (the elastic re-solve found no point either)"
+    violated = [s for s, v in slack.items() if v > SLACK_TOLERANCE]
+    tight = [s for s in _tight_limits(hm, model) if s not in violated]
+    involved = violated + tight
+    families = list(dict.fromkeys(_family(s) if _family(s) in ("trafo", "line", "voltage") else s
+                                  for s in involved))
+    alone: list[str] = []
+    for fam in families:
+        allowed = [s for s in names if s == fam or _family(s) == fam]
+        only = _solve(hm, allowed, exact, deadline)
+        if only is None:
+            alone.append(f"relaxing {describe(fam)} alone is not enough")
+        else:
+            need = max((v, s) for s, v in only.items() if s in allowed)
+            alone.append(f"{describe(need[1])} alone would need {_amount(need[1], need[0])} more")
+    short = ", ".join(f"{describe(s)} short by {_amount(s, slack[s])}" for s in violated)
+    partners = ", ".join(describe(s) for s in tight)
+    estimate = "" if exact else " (LP estimate)"
+    text = f"infeasible{estimate}: {short}"
+    if partners:
+        text += f"; conflicts with {partners} (binding)"
+    if alone:
+        text += "; " + "; ".join(alone)
+    return text
+
+
+def _tight_limits(hm: HighsModel, model) -> list[str]:
+    """Named limits whose row is at its bound in the elastic solution (partners in the conflict)."""
+    h = hm.highs
+    values = np.asarray(h.getSolution().row_value)
+    lp = h.getLp()
+    lower, upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
+    tight = []
+    key = {"budget": "budget", "satisfaction_mean": "satisfaction_mean",
+           "revenue_up": "revenue_up", "revenue_down": "revenue_down"}
+    for row_name, rows in hm.row_of.items():
+        if row_name not in key:
+            continue
+        for r in rows:
+            scale = max(1.0, abs(upper[r]) if np.isfinite(upper[r]) else abs(lower[r]))
+            at_bound = min(abs(values[r] - lower[r]), abs(values[r] - upper[r])) <= 1e-7 * scale
+            if at_bound:
+                tight.append(key[row_name])
+    return list(dict.fromkeys(tight))

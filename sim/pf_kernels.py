@@ -1,0 +1,294 @@
+"""Numba kernels of the batched AC power flow (only ``@njit`` functions, plain arrays in and out).
+
+The solver is the implicit Z-bus Gauss method (fixed point on the bus current injections;
+Chen, Chen, Hwang, Kotas, Chu, "Distribution system power flow analysis — a rigid approach",
+IEEE Trans. Power Delivery 6(3), 1991; Teng, "A direct approach for distribution system load flow
+solutions", IEEE Trans. Power Delivery 18(3), 2003): with the slack voltages ``V_S`` fixed,
+
+    Y_NN · V_N^(k+1) = conj(S_N(V^(k)) / V_N^(k)) − Y_NS · V_S
+
+solved with a sparse LU factorization of ``Y_NN`` computed once per grid (radial grids factor
+with almost no fill-in). Each iteration costs one forward and one backward substitution.
+
+Steps are processed in blocks of ``block`` time steps laid out ``[bus, step]`` so that the inner
+loops run over steps (SIMD) and a block's working set stays in cache; blocks run in parallel
+(``prange``). Every step iterates on its own from the same start (the no-load voltage) and its
+result is taken at its own convergence, so results are bitwise identical for any block size,
+chunking or thread count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+jit_parallel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+
+
+@jit
+def _solve_block(
+    t0, nk,
+    load_p, load_q, load_pos, load_factor,
+    sgen_p, sgen_q, sgen_pos, sgen_factor,
+    zip_const_p, zip_i_p, zip_z_p, zip_const_q, zip_i_q, zip_z_q,
+    s_base_re, s_base_im, c_re, c_im, rhs_pos,
+    l_ptr, l_idx, l_re, l_im, u_ptr, u_idx, u_re, u_im, u_diag_inv_re, u_diag_inv_im,
+    v0_re, v0_im, tol, max_iter,
+    v_re_out, v_im_out, iterations_out, converged_out,
+):
+    n = v0_re.shape[0]
+    has_zip = False
+    for e in range(load_pos.shape[0]):
+        if zip_i_p[e] != 0.0 or zip_z_p[e] != 0.0 or zip_i_q[e] != 0.0 or zip_z_q[e] != 0.0:
+            has_zip = True
+    # Constant-power, constant-current and constant-impedance parts of each bus injection.
+    sp_re = np.empty((n, nk))
+    sp_im = np.empty((n, nk))
+    zn = n if has_zip else 0  # voltage-dependent parts only when a load has them
+    si_re = np.zeros((zn, nk))
+    si_im = np.zeros((zn, nk))
+    sz_re = np.zeros((zn, nk))
+    sz_im = np.zeros((zn, nk))
+    for j in range(n):
+        for k in range(nk):
+            sp_re[j, k] = s_base_re[j]
+            sp_im[j, k] = s_base_im[j]
+    for e in range(load_pos.shape[0]):
+        j = load_pos[e]
+        if j < 0:
+            continue
+        f = load_factor[e]
+        for k in range(nk):
+            p = load_p[t0 + k, e] * f
+            q = load_q[t0 + k, e] * f
+            sp_re[j, k] -= p * zip_const_p[e]
+            sp_im[j, k] -= q * zip_const_q[e]
+            if has_zip:
+                si_re[j, k] -= p * zip_i_p[e]
+                si_im[j, k] -= q * zip_i_q[e]
+                sz_re[j, k] -= p * zip_z_p[e]
+                sz_im[j, k] -= q * zip_z_q[e]
+    for e in range(sgen_pos.shape[0]):
+        j = sgen_pos[e]
+        if j < 0:
+            continue
+        f = sgen_factor[e]
+        for k in range(nk):
+            sp_re[j, k] += sgen_p[t0 + k, e] * f
+            sp_im[j, k] += sgen_q[t0 + k, e] * f
+
+    v_re = np.empty((n, nk))
+    v_im = np.empty((n, nk))
+    for j in range(n):
+        for k in range(nk):
+            v_re[j, k] = v0_re[j]
+            v_im[j, k] = v0_im[j]
+    x_re = np.empty((n, nk))
+    x_im = np.empty((n, nk))
+    done = np.zeros(nk, dtype=np.bool_)
+    step_change = np.empty(nk)
+    remaining = nk
+    tol2 = tol * tol
+    for it in range(1, max_iter + 1):
+        # Right-hand side: current injections at the present voltage (in factor row order).
+        for j in range(n):
+            r = rhs_pos[j]
+            cr = c_re[r]
+            ci = c_im[r]
+            if has_zip:
+                for k in range(nk):
+                    vr = v_re[j, k]
+                    vi = v_im[j, k]
+                    m2 = vr * vr + vi * vi
+                    m = np.sqrt(m2)
+                    pr = sp_re[j, k] + si_re[j, k] * m + sz_re[j, k] * m2
+                    pi = sp_im[j, k] + si_im[j, k] * m + sz_im[j, k] * m2
+                    # conj(s) * v / |v|^2 = conj(s / v)
+                    x_re[r, k] = (pr * vr + pi * vi) / m2 + cr
+                    x_im[r, k] = (pr * vi - pi * vr) / m2 + ci
+            else:
+                for k in range(nk):
+                    vr = v_re[j, k]
+                    vi = v_im[j, k]
+                    inv = 1.0 / (vr * vr + vi * vi)
+                    pr = sp_re[j, k]
+                    pi = sp_im[j, k]
+                    x_re[r, k] = (pr * vr + pi * vi) * inv + cr
+                    x_im[r, k] = (pr * vi - pi * vr) * inv + ci
+        # Forward substitution with the unit lower factor (column oriented).
+        for j in range(n):
+            for q in range(l_ptr[j], l_ptr[j + 1]):
+                i = l_idx[q]
+                lr = l_re[q]
+                li = l_im[q]
+                for k in range(nk):
+                    xr = x_re[j, k]
+                    xi = x_im[j, k]
+                    x_re[i, k] -= lr * xr - li * xi
+                    x_im[i, k] -= lr * xi + li * xr
+        # Backward substitution with the upper factor (column oriented, diagonal inverted).
+        for j in range(n - 1, -1, -1):
+            dr = u_diag_inv_re[j]
+            di = u_diag_inv_im[j]
+            for k in range(nk):
+                xr = x_re[j, k]
+                xi = x_im[j, k]
+                x_re[j, k] = xr * dr - xi * di
+                x_im[j, k] = xr * di + xi * dr
+            for q in range(u_ptr[j], u_ptr[j + 1]):
+                i = u_idx[q]
+                ur = u_re[q]
+                ui = u_im[q]
+                for k in range(nk):
+                    xr = x_re[j, k]
+                    xi = x_im[j, k]
+                    x_re[i, k] -= ur * xr - ui * xi
+                    x_im[i, k] -= ur * xi + ui * xr
+        for k in range(nk):
+            step_change[k] = 0.0
+        for j in range(n):
+            for k in range(nk):
+                dr = x_re[j, k] - v_re[j, k]
+                di = x_im[j, k] - v_im[j, k]
+                d2 = dr * dr + di * di
+                if d2 > step_change[k]:
+                    step_change[k] = d2
+                v_re[j, k] = x_re[j, k]
+                v_im[j, k] = x_im[j, k]
+        for k in range(nk):
+            if not done[k] and (step_change[k] <= tol2 or it == max_iter):
+                done[k] = True
+                remaining -= 1
+                iterations_out[t0 + k] = it
+                converged_out[t0 + k] = step_change[k] <= tol2
+                for j in range(n):
+                    v_re_out[t0 + k, j] = v_re[j, k]
+                    v_im_out[t0 + k, j] = v_im[j, k]
+        if remaining == 0:
+            break
+
+
+@jit_parallel
+def solve_fixed_point(
+    load_p, load_q, load_pos, load_factor,
+    sgen_p, sgen_q, sgen_pos, sgen_factor,
+    zip_const_p, zip_i_p, zip_z_p, zip_const_q, zip_i_q, zip_z_q,
+    s_base_re, s_base_im, c_re, c_im, rhs_pos,
+    l_ptr, l_idx, l_re, l_im, u_ptr, u_idx, u_re, u_im, u_diag_inv_re, u_diag_inv_im,
+    v0_re, v0_im, tol, max_iter, block,
+    v_re_out, v_im_out, iterations_out, converged_out,
+):
+    """Implicit Z-bus Gauss power flow for every time step (see the module docstring).
+
+    Parameters
+    ----------
+    load_p, load_q
+        ``[T, n_load]`` load active [MW] and reactive [Mvar] power (consumption positive).
+    load_pos, load_factor
+        ``[n_load]`` factor column of the load's bus (-1: not solved, e.g. slack or out of
+        service) and ``scaling · in_service / sn_mva`` [1/MVA].
+    sgen_p, sgen_q, sgen_pos, sgen_factor
+        Same for static generators (generation positive).
+    zip_const_p, zip_i_p, zip_z_p, zip_const_q, zip_i_q, zip_z_q
+        ``[n_load]`` shares (sum 1) of constant power / current / impedance [-].
+    s_base_re, s_base_im
+        ``[n]`` constant injection of every other element [p.u.], factor column order.
+    c_re, c_im
+        ``[n]`` ``−Y_NS · V_S`` in factor row order [p.u.].
+    rhs_pos
+        ``[n]`` factor row of each factor column (``perm_r`` after ``perm_c``).
+    l_ptr, l_idx, l_re, l_im
+        Strictly lower part of the unit lower factor, CSC.
+    u_ptr, u_idx, u_re, u_im, u_diag_inv_re, u_diag_inv_im
+        Strictly upper part of the upper factor, CSC, and its inverted diagonal.
+    v0_re, v0_im
+        ``[n]`` start voltage of every step [p.u.].
+    tol
+        Convergence when ``max |V^(k+1) − V^(k)| ≤ tol`` [p.u.].
+    max_iter
+        Iteration limit per step.
+    block
+        Time steps per block.
+    v_re_out, v_im_out
+        ``[T, n]`` solution [p.u.] (written).
+    iterations_out, converged_out
+        ``[T]`` iterations used and convergence flag (written).
+    """
+    n_steps = load_p.shape[0]
+    n_blocks = (n_steps + block - 1) // block
+    for b in numba.prange(n_blocks):
+        t0 = b * block
+        nk = min(block, n_steps - t0)
+        _solve_block(
+            t0, nk,
+            load_p, load_q, load_pos, load_factor,
+            sgen_p, sgen_q, sgen_pos, sgen_factor,
+            zip_const_p, zip_i_p, zip_z_p, zip_const_q, zip_i_q, zip_z_q,
+            s_base_re, s_base_im, c_re, c_im, rhs_pos,
+            l_ptr, l_idx, l_re, l_im, u_ptr, u_idx, u_re, u_im, u_diag_inv_re, u_diag_inv_im,
+            v0_re, v0_im, tol, max_iter,
+            v_re_out, v_im_out, iterations_out, converged_out,
+        )
+
+
+@jit_parallel
+def branch_currents(v_re, v_im, br_from, br_to, yff, yft, ytf, ytt, i_from_out, i_to_out, loss_out):
+    """Branch end currents and total series/shunt losses from the bus voltages.
+
+    Parameters
+    ----------
+    v_re, v_im
+        ``[T, n_bus]`` bus voltages [p.u.] (all internal buses).
+    br_from, br_to
+        ``[n_branch]`` internal bus of each end.
+    yff, yft, ytf, ytt
+        ``[n_branch]`` complex two-port admittances [p.u.] (rows of pandapower's ``Yf``/``Yt``).
+    i_from_out, i_to_out
+        ``[T, n_branch]`` current magnitude at each end [p.u.] (written).
+    loss_out
+        ``[T]`` Σ over branches of ``Re(S_from + S_to)`` [p.u.] (written).
+    """
+    n_steps = v_re.shape[0]
+    for t in numba.prange(n_steps):
+        loss = 0.0
+        for b in range(br_from.shape[0]):
+            f = br_from[b]
+            g = br_to[b]
+            vf = v_re[t, f] + 1j * v_im[t, f]
+            vt = v_re[t, g] + 1j * v_im[t, g]
+            i_f = yff[b] * vf + yft[b] * vt
+            i_t = ytf[b] * vf + ytt[b] * vt
+            i_from_out[t, b] = abs(i_f)
+            i_to_out[t, b] = abs(i_t)
+            loss += (vf * np.conj(i_f)).real + (vt * np.conj(i_t)).real
+        loss_out[t] = loss
+
+
+@jit_parallel
+def end_loading(i_from, i_to, end_branch, end_side, end_element, end_coef, n_element, out):
+    """Element loading as the largest scaled end current: ``out[t, e] = max coef · |I_end|``.
+
+    Parameters
+    ----------
+    i_from, i_to
+        ``[T, n_branch]`` branch end currents [p.u.].
+    end_branch, end_side, end_element, end_coef
+        ``[n_end]`` per element end: branch, side (0 from, 1 to), output element and scale
+        (to kA, or to percent of the rating).
+    n_element
+        Number of output elements.
+    out
+        ``[T, n_element]`` (written; elements without an in-service end get 0).
+    """
+    n_steps = i_from.shape[0]
+    for t in numba.prange(n_steps):
+        for e in range(n_element):
+            out[t, e] = 0.0
+        for q in range(end_branch.shape[0]):
+            b = end_branch[q]
+            i = i_from[t, b] if end_side[q] == 0 else i_to[t, b]
+            value = i * end_coef[q]
+            e = end_element[q]
+            if value > out[t, e]:
+                out[t, e] = value

@@ -1,0 +1,681 @@
+"""Batched balanced AC power flow for every time step, on pandapower's own internal model.
+
+``prepare_grid`` runs pandapower's ``runpp`` once (tight tolerance) and keeps what every later step
+needs as plain arrays (`GridModel`): pandapower's internal bus admittance matrix (closed bus-bus
+switches fused, open line switches as auxiliary buses, transformer taps and phase shift, line
+charging, shunts, three-winding transformers as a star of branches), the slack voltages, the
+constant injections of all elements other than loads and static generators, and the sparse LU
+factors of ``Y_NN``. ``solve`` then runs the Numba implicit Z-bus Gauss kernel
+(`sim.pf_kernels.solve_fixed_point`) over all steps; ``run_timeseries`` wraps it and returns the
+labelled Dataset of the stage contract.
+
+Grids with voltage-controlled generators (``gen``, PV buses) are solved with a Newton–Raphson
+method in polar coordinates (Tinney & Hart, "Power flow solution by Newton's method", IEEE Trans.
+PAS-86(11), 1967) per step. A step the fixed point does not converge is retried with Newton and,
+failing that, with pandapower ``runpp``; each step's solver is recorded (``solver`` variable), no
+step is dropped. A step that no solver converges keeps its last iterate, flagged
+``converged = False``.
+
+Only buses that pandapower energizes (in service and connected to a slack) are reported; others
+are listed in ``ds.attrs["unenergized_buses"]``. Out-of-service lines and transformers report 0.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import xarray as xr
+
+from scenarios.errors import InputError
+from sim import pf_kernels
+from sim.dataset import validate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pandapower.auxiliary import pandapowerNet
+
+REFERENCE_TOLERANCE_MVA = 1e-10
+"""Tolerance of the pandapower ``runpp`` that builds the model (and of the runpp fallback)."""
+
+VOLTAGE_TOLERANCE_PU = 1e-11
+"""Fixed point stops when no bus voltage moves more than this between iterations [p.u.]."""
+
+NEWTON_TOLERANCE_PU = 1e-11
+"""Newton stops when the largest power mismatch is below this [p.u. on ``sn_mva``]."""
+
+# Element tables that carry data the model does not represent per step. Their rows are
+# accepted only when none is in service.
+_UNSUPPORTED_TABLES = (
+    "dcline", "vsc", "svc", "ssc", "tcsc", "motor", "asymmetric_load", "asymmetric_sgen",
+    "line_dc", "bus_dc", "source_dc", "load_dc",
+)
+
+SOLVER_CODES = {"fixed_point": 0, "newton": 1, "pandapower": 2}
+
+
+@dataclass(frozen=True)
+class GridModel:
+    """Everything the batched solver needs, as plain arrays (internal bus numbering).
+
+    ``n`` non-slack buses are ordered as the LU factor's columns ("factor order"); voltages
+    live in that order inside the kernel. ``bus_internal`` maps each reported pandapower bus
+    to its internal bus; ``factor_of_internal`` maps internal buses to factor columns (-1 for
+    slack buses).
+    """
+
+    net: pandapowerNet
+    base_mva: float
+    bus_index: np.ndarray           # [nb] reported pandapower buses (energized)
+    unenergized_buses: np.ndarray   # pandapower buses not reported
+    bus_internal: np.ndarray        # [nb] internal bus of each reported bus
+    n_internal: int
+    ref: np.ndarray                 # [nr] internal slack buses
+    pv: np.ndarray                  # internal PV buses (gen)
+    pq: np.ndarray                  # internal PQ buses
+    v_ref: np.ndarray               # [nr] complex slack voltage [p.u.]
+    ybus: sp.csr_matrix             # [n_internal²] [p.u.]
+    v_start: np.ndarray             # [n_internal] complex: pandapower's solution at the net's own values
+    factor_of_internal: np.ndarray  # [n_internal] factor column, -1 for slack / PV
+    internal_of_factor: np.ndarray  # [n] internal bus of each factor column
+    rhs_pos: np.ndarray             # [n] factor row of each factor column
+    l_ptr: np.ndarray
+    l_idx: np.ndarray
+    l_val: np.ndarray
+    u_ptr: np.ndarray
+    u_idx: np.ndarray
+    u_val: np.ndarray
+    u_diag_inv: np.ndarray
+    c_rhs: np.ndarray               # [n] complex −Y_NS·V_S in factor row order
+    v0: np.ndarray                  # [n] complex no-load voltage, factor order
+    s_base: np.ndarray              # [n_internal] complex constant injection of other elements [p.u.]
+    load_internal: np.ndarray       # [n_load] internal bus (-1 out of service / unenergized)
+    load_factor: np.ndarray         # [n_load] scaling·in_service/sn_mva [1/MVA]
+    load_zip: np.ndarray            # [6, n_load] const/i/z shares of p, then of q
+    sgen_internal: np.ndarray
+    sgen_factor: np.ndarray
+    br_from: np.ndarray             # [n_branch] internal buses of in-service branches
+    br_to: np.ndarray
+    y_ff: np.ndarray
+    y_ft: np.ndarray
+    y_tf: np.ndarray
+    y_tt: np.ndarray
+    line_index: np.ndarray
+    line_ends: tuple[np.ndarray, ...]     # (branch, side, element, kA coef, percent coef)
+    trafo_index: np.ndarray
+    trafo_ends: tuple[np.ndarray, ...]
+
+    @property
+    def has_zip(self) -> bool:
+        return bool(np.any(self.load_zip[[1, 2, 4, 5]] != 0.0))
+
+    @property
+    def needs_newton(self) -> bool:
+        return len(self.pv) > 0
+
+
+def _check_supported(net: pandapowerNet) -> None:
+    for table in _UNSUPPORTED_TABLES:
+        if table in net and len(net[table]) and net[table].get("in_service", True) is not None:
+            in_service = net[table]["in_service"] if "in_service" in net[table] else [True]
+            if bool(np.any(np.asarray(in_service, dtype=bool))):
+                raise InputError(
+                    f"network: element table '{table}' is not supported by the batched power flow"
+                )
+    if len(net.ext_grid) == 0 or not net.ext_grid.in_service.astype(bool).any():
+        raise InputError("network: no in-service ext_grid (slack)")
+
+
+def prepare_grid(net: pandapowerNet) -> GridModel:
+    """Build the solver model from one tight pandapower ``runpp`` (on a copy of ``net``).
+
+    Raises
+    ------
+    InputError
+        An unsupported element table is in service, or pandapower cannot solve the net at its
+        own values (the model would be undefined).
+    """
+    import pandapower as pp
+    from pandapower.pypower.idx_brch import F_BUS, T_BUS
+    from pandapower.pypower.idx_bus import BASE_KV, PD, QD
+    from pandapower.pypower.idx_gen import GEN_BUS, PG, QG
+
+    _check_supported(net)
+    net = copy.deepcopy(net)
+    try:
+        pp.runpp(net, tolerance_mva=REFERENCE_TOLERANCE_MVA, max_iteration=50)
+    except Exception as exc:  # LoadflowNotConverged and friends
+        raise InputError(f"network: pandapower cannot solve the net at its own values ({exc})") from None
+    ppci = net._ppc["internal"]
+    base_mva = float(ppci["baseMVA"])
+    ybus = sp.csr_matrix(ppci["Ybus"])
+    n_int = ybus.shape[0]
+    ref = np.asarray(ppci["ref"], dtype=np.int64)
+    pv = np.asarray(ppci["pv"], dtype=np.int64)
+    pq = np.asarray(ppci["pq"], dtype=np.int64)
+    v_start = np.asarray(ppci["V"], dtype=complex)
+    v_ref = v_start[ref].copy()
+
+    lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
+
+    def internal_of(buses: np.ndarray) -> np.ndarray:
+        idx = lookup[np.asarray(buses, dtype=np.int64)]
+        return np.where(idx < n_int, idx, -1)
+
+    bus_all = net.bus.index.to_numpy()
+    bus_int_all = internal_of(bus_all)
+    energized = (bus_int_all >= 0) & net.bus.in_service.to_numpy(bool)
+    bus_index = bus_all[energized]
+    bus_internal = bus_int_all[energized]
+
+    # Loads and sgens enter per step; everything else is a constant injection.
+    load_internal = internal_of(net.load.bus.to_numpy())
+    load_on = net.load.in_service.to_numpy(bool) & (load_internal >= 0)
+    load_internal = np.where(load_on, load_internal, -1)
+    load_factor = net.load.scaling.to_numpy(float) * load_on / base_mva
+    sgen_internal = internal_of(net.sgen.bus.to_numpy())
+    sgen_on = net.sgen.in_service.to_numpy(bool) & (sgen_internal >= 0)
+    sgen_internal = np.where(sgen_on, sgen_internal, -1)
+    sgen_factor = net.sgen.scaling.to_numpy(float) * sgen_on / base_mva
+    load_zip = _zip_shares(net)
+
+    s_elements = np.zeros(n_int, dtype=complex)
+    np.add.at(s_elements, load_internal[load_on],
+              -(net.load.p_mw.to_numpy(float) + 1j * net.load.q_mvar.to_numpy(float))[load_on]
+              * load_factor[load_on])
+    np.add.at(s_elements, sgen_internal[sgen_on],
+              (net.sgen.p_mw.to_numpy(float) + 1j * net.sgen.q_mvar.to_numpy(float))[sgen_on]
+              * sgen_factor[sgen_on])
+    bus_table = ppci["bus"]
+    s_base = -(bus_table[:, PD].real + 1j * bus_table[:, QD].real) / base_mva - s_elements
+    gen_table = ppci["gen"]
+    gen_bus = gen_table[:, GEN_BUS].real.astype(np.int64)
+    non_ref_gen = ~np.isin(gen_bus, ref)
+    np.add.at(s_base, gen_bus[non_ref_gen],
+              (gen_table[non_ref_gen, PG].real + 1j * gen_table[non_ref_gen, QG].real) / base_mva)
+
+    factor = _factorize(ybus, ref, pv, v_ref)
+
+    branch = net._ppc["branch"]
+    in_service = np.asarray(ppci["branch_is"], dtype=bool)
+    ppc_of_ppci = np.flatnonzero(in_service)
+    ppci_branch = ppci["branch"]
+    br_from = ppci_branch[:, F_BUS].real.astype(np.int64)
+    br_to = ppci_branch[:, T_BUS].real.astype(np.int64)
+    yf = sp.csr_matrix(ppci["Yf"])
+    yt = sp.csr_matrix(ppci["Yt"])
+    rows = np.arange(len(br_from))
+    y_ff = np.asarray(yf[rows, br_from]).ravel().astype(complex)
+    y_ft = np.asarray(yf[rows, br_to]).ravel().astype(complex)
+    y_tf = np.asarray(yt[rows, br_from]).ravel().astype(complex)
+    y_tt = np.asarray(yt[rows, br_to]).ravel().astype(complex)
+    base_kv = bus_table[:, BASE_KV].real
+    ka_per_pu = base_mva / (np.sqrt(3.0) * base_kv)  # [kA per p.u. current] at each internal bus
+    ppci_of_ppc = np.full(branch.shape[0], -1, dtype=np.int64)
+    ppci_of_ppc[ppc_of_ppci] = np.arange(len(ppc_of_ppci))
+    lookups = net._pd2ppc_lookups["branch"]
+
+    line_ends = _element_ends(net, "line", lookups, ppci_of_ppc, br_from, br_to, ka_per_pu)
+    trafo_ends = _element_ends(net, "trafo", lookups, ppci_of_ppc, br_from, br_to, ka_per_pu)
+
+    return GridModel(
+        net=net, base_mva=base_mva, bus_index=bus_index,
+        unenergized_buses=bus_all[~energized], bus_internal=bus_internal, n_internal=n_int,
+        ref=ref, pv=pv, pq=pq, v_ref=v_ref, ybus=ybus, v_start=v_start,
+        s_base=s_base, load_internal=load_internal, load_factor=load_factor, load_zip=load_zip,
+        sgen_internal=sgen_internal, sgen_factor=sgen_factor,
+        br_from=br_from, br_to=br_to, y_ff=y_ff, y_ft=y_ft, y_tf=y_tf, y_tt=y_tt,
+        line_index=net.line.index.to_numpy(), line_ends=line_ends,
+        trafo_index=net.trafo.index.to_numpy(), trafo_ends=trafo_ends,
+        **factor,
+    )
+
+
+def _zip_shares(net: pandapowerNet) -> np.ndarray:
+    """[6, n_load] shares (const, current, impedance) of p then q, as pandapower applies them."""
+    n = len(net.load)
+    shares = np.zeros((6, n))
+    shares[0] = shares[3] = 1.0
+    if not net._options.get("voltage_depend_loads", False):
+        return shares
+    for row, col in ((1, "const_i_p_percent"), (2, "const_z_p_percent"),
+                     (4, "const_i_q_percent"), (5, "const_z_q_percent")):
+        if col in net.load:
+            shares[row] = net.load[col].fillna(0.0).to_numpy(float) / 100.0
+    shares[0] = 1.0 - shares[1] - shares[2]
+    shares[3] = 1.0 - shares[4] - shares[5]
+    return shares
+
+
+def _factorize(ybus: sp.csr_matrix, ref: np.ndarray, pv: np.ndarray, v_ref: np.ndarray) -> dict:
+    """Sparse LU of ``Y_NN`` (non-slack, non-PV buses) and the constant right-hand side."""
+    n_int = ybus.shape[0]
+    fixed = np.union1d(ref, pv)
+    free = np.setdiff1d(np.arange(n_int), fixed)
+    y_nn = sp.csc_matrix(ybus[free][:, free])
+    lu = spla.splu(y_nn, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                   options={"SymmetricMode": True})
+    perm_r, perm_c = lu.perm_r, lu.perm_c
+    n = len(free)
+    # SuperLU: Pr·A·Pc = L·U with original row i → factor row perm_r[i] and original
+    # column i → factor column perm_c[i].
+    internal_of_factor = np.empty(n, dtype=np.int64)
+    internal_of_factor[perm_c] = free
+    rhs_pos = np.empty(n, dtype=np.int64)
+    rhs_pos[perm_c] = perm_r  # equation row of the bus behind factor column j
+    factor_of_internal = np.full(n_int, -1, dtype=np.int64)
+    factor_of_internal[internal_of_factor] = np.arange(n)
+
+    lower = sp.csc_matrix(lu.L)
+    upper = sp.csc_matrix(lu.U)
+    lower.sort_indices()
+    upper.sort_indices()
+    l_strict = sp.csc_matrix(sp.tril(lower, k=-1))
+    u_strict = sp.csc_matrix(sp.triu(upper, k=1))
+    c = -(ybus[free][:, ref] @ v_ref)
+    c_rhs = np.empty(n, dtype=complex)
+    c_rhs[perm_r] = c
+    v0_orig = lu.solve(c.astype(complex))
+    v0 = np.empty(n, dtype=complex)
+    v0[perm_c] = v0_orig
+    return {
+        "factor_of_internal": factor_of_internal,
+        "internal_of_factor": internal_of_factor,
+        "rhs_pos": rhs_pos,
+        "l_ptr": l_strict.indptr.astype(np.int64),
+        "l_idx": l_strict.indices.astype(np.int64),
+        "l_val": l_strict.data.astype(complex),
+        "u_ptr": u_strict.indptr.astype(np.int64),
+        "u_idx": u_strict.indices.astype(np.int64),
+        "u_val": u_strict.data.astype(complex),
+        "u_diag_inv": 1.0 / upper.diagonal().astype(complex),
+        "c_rhs": c_rhs,
+        "v0": v0,
+    }
+
+
+def _element_ends(net, table, lookups, ppci_of_ppc, br_from, br_to, ka_per_pu):
+    """Per element end: (branch, side, element position, kA per p.u., percent per p.u.)."""
+    empty_i = np.zeros(0, dtype=np.int64)
+    empty_f = np.zeros(0)
+    if table not in lookups or len(net[table]) == 0:
+        return (empty_i, empty_i, empty_i, empty_f, empty_f)
+    start, stop = lookups[table]
+    ppc_rows = np.arange(start, stop)
+    pos = np.arange(stop - start)
+    branch = ppci_of_ppc[ppc_rows]
+    live = branch >= 0
+    branch, pos = branch[live], pos[live]
+    df = net[table]["df"].to_numpy(float)[pos]
+    parallel = net[table]["parallel"].to_numpy(float)[pos]
+    ends = []
+    for side, buses in ((0, br_from), (1, br_to)):
+        kA = ka_per_pu[buses[branch]]
+        if table == "line":
+            rating = net.line["max_i_ka"].to_numpy(float)[pos] * df * parallel
+            percent = np.divide(100.0 * kA, rating, out=np.full_like(kA, np.inf), where=rating != 0)
+        else:
+            vn = net.trafo["vn_hv_kv" if side == 0 else "vn_lv_kv"].to_numpy(float)[pos]
+            sn = net.trafo["sn_mva"].to_numpy(float)[pos]
+            percent = kA * vn * np.sqrt(3.0) / sn * 100.0 / parallel / df
+        ends.append((branch, np.full(len(branch), side, dtype=np.int64), pos, kA, percent))
+    return tuple(np.concatenate([e[k] for e in ends]) for k in range(5))
+
+
+@dataclass(frozen=True)
+class PowerFlowResult:
+    """Internal bus voltages of every step and how each step was solved."""
+
+    v: np.ndarray           # [T, n_internal] complex bus voltage [p.u.]
+    iterations: np.ndarray  # [T] int32 iterations of the solver that produced v
+    converged: np.ndarray   # [T] bool
+    solver: np.ndarray      # [T] int8, see SOLVER_CODES
+
+
+def default_block(n: int) -> int:
+    """Steps per kernel block: the block's ``[bus, step]`` work arrays stay within ~100 kB."""
+    return int(max(8, min(64, 2048 // max(n, 1))) // 4 * 4)
+
+
+def _as_steps(values, n_steps: int | None, n_elements: int, name: str) -> np.ndarray:
+    if values is None:
+        return np.zeros((n_steps or 0, n_elements))
+    array = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    if array.ndim != 2 or array.shape[1] != n_elements:
+        raise InputError(f"power flow: {name} must have shape [time, {n_elements}], got {array.shape}")
+    if n_steps is not None and array.shape[0] != n_steps:
+        raise InputError(f"power flow: {name} has {array.shape[0]} steps, expected {n_steps}")
+    if not np.isfinite(array).all():
+        raise InputError(f"power flow: {name} contains NaN or infinite values")
+    return array
+
+
+def solve(
+    grid: GridModel,
+    load_p_mw,
+    load_q_mvar,
+    sgen_p_mw=None,
+    sgen_q_mvar=None,
+    *,
+    block: int | None = None,
+    max_iter: int = 100,
+    fallback: bool = True,
+) -> PowerFlowResult:
+    """Solve every time step.
+
+    Parameters
+    ----------
+    grid
+        From `prepare_grid`.
+    load_p_mw, load_q_mvar
+        ``[T, n_load]`` in ``net.load`` order [MW], [Mvar]; pandapower's ``scaling`` and
+        ``in_service`` apply on top.
+    sgen_p_mw, sgen_q_mvar
+        ``[T, n_sgen]`` in ``net.sgen`` order [MW], [Mvar]; None → 0.
+    block
+        Steps per kernel block (results do not depend on it); default `default_block`.
+    max_iter
+        Fixed-point iteration limit per step.
+    fallback
+        Retry non-converged steps with Newton, then pandapower ``runpp``.
+    """
+    n_load, n_sgen = len(grid.load_internal), len(grid.sgen_internal)
+    load_p = _as_steps(load_p_mw, None, n_load, "load_p_mw")
+    n_steps = load_p.shape[0]
+    load_q = _as_steps(load_q_mvar, n_steps, n_load, "load_q_mvar")
+    sgen_p = _as_steps(sgen_p_mw, n_steps, n_sgen, "sgen_p_mw")
+    sgen_q = _as_steps(sgen_q_mvar, n_steps, n_sgen, "sgen_q_mvar")
+
+    v = np.empty((n_steps, grid.n_internal), dtype=complex)
+    iterations = np.zeros(n_steps, dtype=np.int32)
+    converged = np.zeros(n_steps, dtype=bool)
+    solver = np.zeros(n_steps, dtype=np.int8)
+    if grid.needs_newton:
+        retry = np.arange(n_steps)
+    else:
+        _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations, converged)
+        retry = np.flatnonzero(~converged)
+    if not fallback and not grid.needs_newton:
+        return PowerFlowResult(v, iterations, converged, solver)
+    for t in retry:
+        s_const, s_i, s_z = step_injections(grid, load_p[t], load_q[t], sgen_p[t], sgen_q[t])
+        start = grid.v_start
+        v_t, its, ok = newton_step(grid, s_const, s_i, s_z, start)
+        solver[t] = SOLVER_CODES["newton"]
+        if not ok and fallback:
+            v_t, its, ok = _runpp_step(grid, load_p[t], load_q[t], sgen_p[t], sgen_q[t], v_t)
+            solver[t] = SOLVER_CODES["pandapower"]
+        v[t], iterations[t], converged[t] = v_t, its, ok
+    return PowerFlowResult(v, iterations, converged, solver)
+
+
+def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations, converged):
+    n = len(grid.internal_of_factor)
+    n_steps = load_p.shape[0]
+    load_pos = np.where(grid.load_internal >= 0, grid.factor_of_internal[grid.load_internal], -1)
+    sgen_pos = np.where(grid.sgen_internal >= 0, grid.factor_of_internal[grid.sgen_internal], -1)
+    s_base = grid.s_base[grid.internal_of_factor]
+    v_re = np.empty((n_steps, n))
+    v_im = np.empty((n_steps, n))
+    its = np.zeros(n_steps, dtype=np.int32)
+    ok = np.zeros(n_steps, dtype=np.bool_)
+    zip_shares = np.ascontiguousarray(grid.load_zip)
+    pf_kernels.solve_fixed_point(
+        load_p, load_q, load_pos, grid.load_factor,
+        sgen_p, sgen_q, sgen_pos, grid.sgen_factor,
+        *zip_shares,
+        s_base.real.copy(), s_base.imag.copy(), grid.c_rhs.real.copy(), grid.c_rhs.imag.copy(),
+        grid.rhs_pos,
+        grid.l_ptr, grid.l_idx, grid.l_val.real.copy(), grid.l_val.imag.copy(),
+        grid.u_ptr, grid.u_idx, grid.u_val.real.copy(), grid.u_val.imag.copy(),
+        grid.u_diag_inv.real.copy(), grid.u_diag_inv.imag.copy(),
+        grid.v0.real.copy(), grid.v0.imag.copy(), VOLTAGE_TOLERANCE_PU, max_iter,
+        block or default_block(n),
+        v_re, v_im, its, ok,
+    )
+    v[:, grid.internal_of_factor] = v_re + 1j * v_im
+    v[:, grid.ref] = grid.v_ref
+    iterations[:] = its
+    converged[:] = ok
+
+
+def step_injections(grid: GridModel, load_p, load_q, sgen_p, sgen_q):
+    """Constant-power, -current and -impedance bus injections of one step [p.u.], internal order."""
+    n_int = grid.n_internal
+    on = grid.load_internal >= 0
+    bus = grid.load_internal[on]
+    p = load_p[on] * grid.load_factor[on]
+    q = load_q[on] * grid.load_factor[on]
+    zip_shares = grid.load_zip[:, on]
+    parts = []
+    for share_p, share_q in ((0, 3), (1, 4), (2, 5)):
+        s = -(p * zip_shares[share_p] + 1j * q * zip_shares[share_q])
+        parts.append(np.bincount(bus, weights=s.real, minlength=n_int)
+                     + 1j * np.bincount(bus, weights=s.imag, minlength=n_int))
+    g_on = grid.sgen_internal >= 0
+    g = (sgen_p[g_on] + 1j * sgen_q[g_on]) * grid.sgen_factor[g_on]
+    gbus = grid.sgen_internal[g_on]
+    parts[0] = parts[0] + grid.s_base + np.bincount(gbus, weights=g.real, minlength=n_int) \
+        + 1j * np.bincount(gbus, weights=g.imag, minlength=n_int)
+    return parts[0], parts[1], parts[2]
+
+
+def newton_step(grid: GridModel, s_const, s_i, s_z, v_start, max_iter: int = 30):
+    """Polar Newton–Raphson for one step (PV buses hold their magnitude) → (V, iterations, ok)."""
+    ybus = grid.ybus
+    pvpq = np.concatenate([grid.pv, grid.pq])
+    pq = grid.pq
+    v = v_start.astype(complex).copy()
+    v[grid.ref] = grid.v_ref
+    npvpq = len(pvpq)
+    for it in range(max_iter + 1):
+        vm = np.abs(v)
+        mismatch = v * np.conj(ybus @ v) - (s_const + s_i * vm + s_z * vm**2)
+        f = np.concatenate([mismatch[pvpq].real, mismatch[pq].imag])
+        if f.size == 0 or np.max(np.abs(f)) < NEWTON_TOLERANCE_PU:
+            return v, it, True
+        if it == max_iter:
+            break
+        i_bus = ybus @ v
+        diag_v = sp.diags(v)
+        diag_vnorm = sp.diags(v / vm)
+        ds_dvm = diag_v @ np.conj(ybus @ diag_vnorm) + sp.diags(np.conj(i_bus) * v / vm)
+        ds_dva = 1j * diag_v @ np.conj(sp.diags(i_bus) - ybus @ diag_v)
+        ds_dvm = ds_dvm - sp.diags(s_i + 2.0 * s_z * vm)
+        ds_dvm, ds_dva = sp.csr_matrix(ds_dvm), sp.csr_matrix(ds_dva)
+        jac = sp.bmat([
+            [ds_dva[pvpq][:, pvpq].real, ds_dvm[pvpq][:, pq].real],
+            [ds_dva[pq][:, pvpq].imag, ds_dvm[pq][:, pq].imag],
+        ], format="csc")
+        dx = -spla.spsolve(jac, f)
+        va = np.angle(v)
+        va[pvpq] += dx[:npvpq]
+        vm[pq] += dx[npvpq:]
+        v = vm * np.exp(1j * va)
+    return v, max_iter, False
+
+
+def _runpp_step(grid, load_p, load_q, sgen_p, sgen_q, v_guess):
+    """Last resort: pandapower ``runpp`` on the model's net copy for one step."""
+    import pandapower as pp
+
+    net = grid.net
+    net.load["p_mw"], net.load["q_mvar"] = load_p, load_q
+    net.sgen["p_mw"], net.sgen["q_mvar"] = sgen_p, sgen_q
+    try:
+        pp.runpp(net, tolerance_mva=REFERENCE_TOLERANCE_MVA, max_iteration=50)
+    except Exception:  # not converged: keep the Newton iterate, flagged
+        return v_guess, 50, False
+    return np.asarray(net._ppc["internal"]["V"], dtype=complex), int(net._ppc.get("iterations", 0) or 0), True
+
+
+def run_timeseries(
+    net_or_grid,
+    load_p_mw,
+    load_q_mvar,
+    sgen_p_mw=None,
+    sgen_q_mvar=None,
+    *,
+    chunk_steps: int = 8760,
+    dtype=np.float64,
+    block: int | None = None,
+) -> xr.Dataset:
+    """AC power flow for every time step → the labelled Dataset of the stage contract.
+
+    Parameters
+    ----------
+    net_or_grid
+        A pandapower net, or a `GridModel` from `prepare_grid` (reuse it across calls).
+    load_p_mw, load_q_mvar
+        ``[T, n_load]`` in ``net.load.index`` order [MW], [Mvar].
+    sgen_p_mw, sgen_q_mvar
+        ``[T, n_sgen]`` in ``net.sgen.index`` order [MW], [Mvar]; None → 0 (reactive power of
+        static generators is 0 unless given).
+    chunk_steps
+        Time steps solved together; bounds the working memory (internal complex voltages and
+        branch currents of one chunk) on top of the output arrays.
+    dtype
+        Floating dtype of the output arrays (``np.float32`` halves their memory).
+    block
+        Kernel block size (see `solve`); results do not depend on it.
+
+    Returns
+    -------
+    xr.Dataset
+        ``vm_pu``, ``va_degree`` ``[time, bus]``; ``line_loading_pct``, ``line_i_ka``
+        ``[time, line]``; ``trafo_loading_pct``, ``trafo_i_hv_ka``, ``trafo_i_lv_ka``
+        ``[time, trafo]``; ``p_slack_mw``, ``q_slack_mvar``, ``losses_mw``, ``converged``,
+        ``iterations``, ``solver`` ``[time]``. ``time`` is 0..T−1 (the caller assigns
+        datetimes); ``attrs``: ``steps_retried_newton``, ``steps_retried_pandapower``,
+        ``steps_not_converged``, ``unenergized_buses``.
+    """
+    grid = net_or_grid if isinstance(net_or_grid, GridModel) else prepare_grid(net_or_grid)
+    n_load, n_sgen = len(grid.load_internal), len(grid.sgen_internal)
+    load_p = _as_steps(load_p_mw, None, n_load, "load_p_mw")
+    n_steps = load_p.shape[0]
+    load_q = _as_steps(load_q_mvar, n_steps, n_load, "load_q_mvar")
+    sgen_p = _as_steps(sgen_p_mw, n_steps, n_sgen, "sgen_p_mw")
+    sgen_q = _as_steps(sgen_q_mvar, n_steps, n_sgen, "sgen_q_mvar")
+
+    n_bus, n_line, n_trafo = len(grid.bus_index), len(grid.line_index), len(grid.trafo_index)
+    out = {
+        "vm_pu": np.empty((n_steps, n_bus), dtype=dtype),
+        "va_degree": np.empty((n_steps, n_bus), dtype=dtype),
+        "line_loading_pct": np.empty((n_steps, n_line), dtype=dtype),
+        "line_i_ka": np.empty((n_steps, n_line), dtype=dtype),
+        "trafo_loading_pct": np.empty((n_steps, n_trafo), dtype=dtype),
+        "trafo_i_hv_ka": np.empty((n_steps, n_trafo), dtype=dtype),
+        "trafo_i_lv_ka": np.empty((n_steps, n_trafo), dtype=dtype),
+        "p_slack_mw": np.empty(n_steps),
+        "q_slack_mvar": np.empty(n_steps),
+        "losses_mw": np.empty(n_steps),
+        "converged": np.empty(n_steps, dtype=bool),
+        "iterations": np.empty(n_steps, dtype=np.int32),
+        "solver": np.empty(n_steps, dtype=np.int8),
+    }
+    for t0 in range(0, n_steps, chunk_steps):
+        chunk = slice(t0, min(n_steps, t0 + chunk_steps))
+        result = solve(grid, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk], block=block)
+        _fill_outputs(grid, result, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk],
+                      {name: array[chunk] for name, array in out.items()})
+    return _to_dataset(grid, out)
+
+
+def _fill_outputs(grid: GridModel, result: PowerFlowResult, load_p, load_q, sgen_p, sgen_q, out):
+    v = result.v
+    v_bus = v[:, grid.bus_internal]
+    out["vm_pu"][:] = np.abs(v_bus)
+    out["va_degree"][:] = np.degrees(np.angle(v_bus))
+    n_steps, n_branch = v.shape[0], len(grid.br_from)
+    i_from = np.empty((n_steps, n_branch))
+    i_to = np.empty((n_steps, n_branch))
+    loss = np.empty(n_steps)
+    pf_kernels.branch_currents(
+        np.ascontiguousarray(v.real), np.ascontiguousarray(v.imag), grid.br_from, grid.br_to,
+        grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt, i_from, i_to, loss,
+    )
+    out["losses_mw"][:] = loss * grid.base_mva
+    for name, ends, coef, sides in (
+        ("line_loading_pct", grid.line_ends, 4, (0, 1)),
+        ("line_i_ka", grid.line_ends, 3, (0, 1)),
+        ("trafo_loading_pct", grid.trafo_ends, 4, (0, 1)),
+        ("trafo_i_hv_ka", grid.trafo_ends, 3, (0,)),
+        ("trafo_i_lv_ka", grid.trafo_ends, 3, (1,)),
+    ):
+        branch, side, element = ends[0], ends[1], ends[2]
+        keep = np.isin(side, sides)
+        target = np.empty((n_steps, out[name].shape[1]))
+        pf_kernels.end_loading(i_from, i_to, branch[keep], side[keep], element[keep],
+                               ends[coef][keep], target.shape[1], target)
+        out[name][:] = target
+    # Slack power: what the network draws at the slack buses minus the other injections there.
+    s_ref = v[:, grid.ref] * np.conj((grid.ybus[grid.ref] @ v.T).T)
+    on_ref = np.isin(grid.load_internal, grid.ref)
+    g_on_ref = np.isin(grid.sgen_internal, grid.ref)
+    s_other = (grid.s_base[grid.ref].sum()
+               - (load_p[:, on_ref] + 1j * load_q[:, on_ref]) @ grid.load_factor[on_ref]
+               + (sgen_p[:, g_on_ref] + 1j * sgen_q[:, g_on_ref]) @ grid.sgen_factor[g_on_ref])
+    s_slack = (s_ref.sum(axis=1) - s_other) * grid.base_mva
+    out["p_slack_mw"][:] = s_slack.real
+    out["q_slack_mvar"][:] = s_slack.imag
+    out["converged"][:] = result.converged
+    out["iterations"][:] = result.iterations
+    out["solver"][:] = result.solver
+
+
+_UNITS = {
+    "vm_pu": ("p.u.", "bus voltage magnitude"),
+    "va_degree": ("degree", "bus voltage angle"),
+    "line_loading_pct": ("%", "line current over max_i_ka·df·parallel"),
+    "line_i_ka": ("kA", "larger of the line's two end currents"),
+    "trafo_loading_pct": ("%", "transformer current loading over sn_mva (pandapower 'current')"),
+    "trafo_i_hv_ka": ("kA", "transformer high-voltage side current"),
+    "trafo_i_lv_ka": ("kA", "transformer low-voltage side current"),
+    "p_slack_mw": ("MW", "active power supplied by the ext_grid(s)"),
+    "q_slack_mvar": ("Mvar", "reactive power supplied by the ext_grid(s)"),
+    "losses_mw": ("MW", "active losses of all branches (lines, transformers, impedances)"),
+    "converged": ("bool", "step converged"),
+    "iterations": ("1", "iterations of the solver that produced the step"),
+    "solver": ("1", "0 fixed point, 1 Newton retry, 2 pandapower runpp retry"),
+}
+
+_DIMS = {
+    "vm_pu": ("time", "bus"), "va_degree": ("time", "bus"),
+    "line_loading_pct": ("time", "line"), "line_i_ka": ("time", "line"),
+    "trafo_loading_pct": ("time", "trafo"), "trafo_i_hv_ka": ("time", "trafo"),
+    "trafo_i_lv_ka": ("time", "trafo"),
+    "p_slack_mw": ("time",), "q_slack_mvar": ("time",), "losses_mw": ("time",),
+    "converged": ("time",), "iterations": ("time",), "solver": ("time",),
+}
+
+
+def _to_dataset(grid: GridModel, out: dict) -> xr.Dataset:
+    n_steps = len(out["converged"])
+    ds = xr.Dataset(
+        {name: (_DIMS[name], array, {"units": _UNITS[name][0], "long_name": _UNITS[name][1]})
+         for name, array in out.items()},
+        coords={
+            "time": np.arange(n_steps),
+            "bus": grid.bus_index.astype(np.int64),
+            "line": grid.line_index.astype(np.int64),
+            "trafo": grid.trafo_index.astype(np.int64),
+        },
+    )
+    solver = out["solver"]
+    ds.attrs.update({
+        "steps_retried_newton": int(np.count_nonzero(solver == SOLVER_CODES["newton"])),
+        "steps_retried_pandapower": int(np.count_nonzero(solver == SOLVER_CODES["pandapower"])),
+        "steps_not_converged": int(np.count_nonzero(~out["converged"])),
+        "unenergized_buses": grid.unenergized_buses.astype(np.int64).tolist(),
+    })
+    return _validated(ds)
+
+
+def _validated(ds: xr.Dataset) -> xr.Dataset:
+    """`validate` with a stand-in datetime axis: ``time`` stays the step index 0..T−1 here."""
+    check = ds.assign_coords(time=np.arange(ds.sizes["time"]).astype("datetime64[ns]"))
+    validate(check, _DIMS, stage="powerflow")
+    return ds

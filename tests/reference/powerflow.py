@@ -1,0 +1,56 @@
+"""Slow, obviously-correct twins of the power-flow kernels in `sim.pf_kernels`.
+
+Same mathematics, written step by step with SciPy's sparse solver and complex NumPy arrays,
+no factor reordering, no blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def fixed_point_step(ybus, ref, v_ref, s_const, s_i, s_z, tol, max_iter):
+    """Implicit Z-bus Gauss iteration for one step, in internal bus numbering.
+
+    ``Y_NN · V_N^(k+1) = conj(S(V^(k)) / V^(k))_N − Y_NS · V_S`` from the no-load voltage,
+    until ``max |V^(k+1) − V^(k)| ≤ tol``. Returns (V [all internal buses], iterations,
+    converged).
+    """
+    n_int = ybus.shape[0]
+    free = np.setdiff1d(np.arange(n_int), ref)
+    y_nn = sp.csc_matrix(ybus[free][:, free])
+    c = -(ybus[free][:, ref] @ v_ref)
+    v = spla.spsolve(y_nn, c)
+    s_const, s_i, s_z = s_const[free], s_i[free], s_z[free]
+    for it in range(1, max_iter + 1):
+        m = np.abs(v)
+        s = s_const + s_i * m + s_z * m**2
+        v_new = spla.spsolve(y_nn, np.conj(s / v) + c)
+        change = np.max(np.abs(v_new - v))
+        v = v_new
+        if change <= tol or it == max_iter:
+            full = np.empty(n_int, dtype=complex)
+            full[free] = v
+            full[ref] = v_ref
+            return full, it, bool(change <= tol)
+    raise AssertionError("unreachable")
+
+
+def branch_currents(v, br_from, br_to, yff, yft, ytf, ytt):
+    """End current magnitudes and Σ Re(S_from + S_to) of every branch, for ``v[T, n]``."""
+    vf, vt = v[:, br_from], v[:, br_to]
+    i_f = yff * vf + yft * vt
+    i_t = ytf * vf + ytt * vt
+    loss = (vf * np.conj(i_f) + vt * np.conj(i_t)).real.sum(axis=1)
+    return np.abs(i_f), np.abs(i_t), loss
+
+
+def end_loading(i_from, i_to, end_branch, end_side, end_element, end_coef, n_element):
+    """``out[t, e] = max over the element's ends of coef · |I_end|`` (0 without ends)."""
+    out = np.zeros((i_from.shape[0], n_element))
+    for branch, side, element, coef in zip(end_branch, end_side, end_element, end_coef, strict=True):
+        current = i_from[:, branch] if side == 0 else i_to[:, branch]
+        out[:, element] = np.maximum(out[:, element], coef * current)
+    return out

@@ -1,0 +1,143 @@
+"""End to end on a small real feeder: files written, KPIs sensible, runs reproducible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from scenarios.cli import app
+from scenarios.load import load_scenario
+from scenarios.pipeline import run_scenario
+
+SMALL = """
+name = "small-cigre"
+seed = 5
+[network]
+source = "pandapower:cigre_lv"
+[time]
+start = 2016-01-12
+days = 2
+design_days = 1
+[weather]
+temperature_offset_c = -3.0
+[customers]
+count = 40
+ev_share = 0.3
+heat_pump_share = 0.3
+[offers]
+current_tariff = "flat"
+[[offers.tariffs]]
+name = "flat"
+kind = "flat"
+price_eur_per_kwh = 0.3
+[[offers.tariffs]]
+name = "tou"
+kind = "tou"
+periods = [
+  { name = "night", start_h = 0, end_h = 7, price_eur_per_kwh = 0.2 },
+  { name = "day", start_h = 7, end_h = 17, price_eur_per_kwh = 0.3 },
+  { name = "peak", start_h = 17, end_h = 21, price_eur_per_kwh = 0.5 },
+  { name = "late", start_h = 21, end_h = 24, price_eur_per_kwh = 0.25 },
+]
+[[offers.curtailment]]
+name = "pause-3kw"
+kw = 3.0
+incentive_eur = 30.0
+payment_eur_per_kwh = 0.2
+[objective]
+peak_value_eur_per_kw = 80.0
+[limits]
+budget_eur = 800.0
+[evaluation]
+draws = 4
+"""
+
+REQUIRED = {
+    "p_kw": ("customer", "time"),
+    "vm_pu": ("time", "bus"),
+    "line_loading_pct": ("time", "line"),
+    "trafo_loading_pct": ("time", "trafo"),
+    "chosen_offer": ("customer",),
+    "customer_tier": ("customer",),
+}
+KPIS = (
+    "peak_kw_before", "peak_kw_after_expected", "peak_kw_after_p50", "incentive_eur",
+    "satisfaction_mean_before", "satisfaction_mean_after", "violations_before", "violations_after",
+)
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(scenario_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    return run_scenario(load_scenario(scenario_file), out)
+
+
+def test_files_written(first_run):
+    names = {p.name for p in first_run.out_dir.iterdir()}
+    assert {"result.nc", "report.html", "feeder_load.png", "voltage_envelope.png",
+            "offers_by_tier.png", "run.json"} <= names
+    assert not [p for p in first_run.out_dir.parent.iterdir() if ".tmp-" in p.name]
+    html = (first_run.out_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+
+
+def test_result_dataset_contract(first_run):
+    with xr.open_dataset(first_run.result_path, engine="h5netcdf") as ds:
+        for name, dims in REQUIRED.items():
+            assert ds[name].dims == dims, name
+        for name in KPIS:
+            assert ds[name].dims == () and np.isfinite(ds[name].values), name
+        for name, var in ds.data_vars.items():
+            assert "units" in var.attrs, name
+        assert set(ds["customer_tier"].values.astype(str)) <= set("ABCD")
+
+
+def test_offers_reduce_the_expected_peak(first_run):
+    k = first_run.kpis
+    assert k["peak_kw_after_expected"] < k["peak_kw_before"]
+    assert k["peak_kw_after_p10"] <= k["peak_kw_after_p50"] <= k["peak_kw_after_p90"]
+    assert 0.0 <= k["incentive_eur"] <= 800.0 + 1e-6
+
+
+def test_same_seed_same_numbers(first_run, scenario_file, tmp_path):
+    again = run_scenario(load_scenario(scenario_file), tmp_path / "again")
+    with xr.open_dataset(first_run.result_path, engine="h5netcdf") as a, \
+            xr.open_dataset(again.result_path, engine="h5netcdf") as b:
+        xr.testing.assert_identical(a.load(), b.load())
+
+
+def test_cli_run_and_simulate(scenario_file, tmp_path):
+    runner = CliRunner()
+    done = runner.invoke(app, ["simulate", str(scenario_file), "-o", str(tmp_path / "sim")])
+    assert done.exit_code == 0, done.output
+    with xr.open_dataset(tmp_path / "sim" / "result.nc", engine="h5netcdf") as ds:
+        assert "chosen_offer" not in ds and "vm_pu" in ds
+
+
+def test_cli_infeasible_exits_3(scenario_file, tmp_path):
+    path = tmp_path / "infeasible.toml"
+    path.write_text(SMALL.replace("budget_eur = 800.0", "budget_eur = 800.0\nsatisfaction_floor_mean = 1.0"))
+    done = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "x")])
+    assert done.exit_code == 3, done.output
+    assert "satisfaction" in done.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_bad_input_exits_1(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(SMALL.replace("count = 40", "count = -4"))
+    done = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "x")])
+    assert done.exit_code == 1
+    assert "customers.count" in done.output
+    assert "Traceback" not in done.output

@@ -1,0 +1,288 @@
+"""Batched power flow against pandapower ``runpp`` at tight tolerance, and kernels vs twins."""
+
+from __future__ import annotations
+
+import copy
+import zlib
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pytest
+
+from scenarios.errors import InputError
+from sim import pf_kernels
+from sim.powerflow import (
+    REFERENCE_TOLERANCE_MVA,
+    SOLVER_CODES,
+    VOLTAGE_TOLERANCE_PU,
+    prepare_grid,
+    run_timeseries,
+    solve,
+    step_injections,
+)
+from tests.reference import powerflow as twin
+from tests.sim.conftest import BUNDLED_GRIDS
+
+VM_ATOL_PU = 1e-6          # |Δvm| vs pandapower runpp
+VA_ATOL_DEGREE = 1e-4      # |Δva|
+LOADING_ATOL_PCT = 1e-4    # |Δloading| in percentage points
+CURRENT_ATOL_KA = 1e-7
+POWER_ATOL_MW = 1e-6       # slack P/Q and losses
+KERNEL_TWIN_ATOL_PU = 1e-10  # kernel vs SciPy twin: both stop within 1e-11 of the fixed point
+BRANCH_TWIN_RTOL = 1e-12
+
+
+def random_injections(net, n_steps, seed):
+    """Loads at 0–150 % of rating, sgens at 0–100 %, as [time, element] arrays."""
+    rng = np.random.default_rng(seed)
+    load_p = net.load.p_mw.to_numpy() * rng.uniform(0.0, 1.5, (n_steps, len(net.load)))
+    load_q = net.load.q_mvar.to_numpy() * rng.uniform(0.0, 1.5, (n_steps, len(net.load)))
+    sgen_p = net.sgen.p_mw.to_numpy() * rng.uniform(0.0, 1.0, (n_steps, len(net.sgen)))
+    sgen_q = net.sgen.q_mvar.to_numpy() * rng.uniform(-1.0, 1.0, (n_steps, len(net.sgen)))
+    return load_p, load_q, sgen_p, sgen_q
+
+
+def assert_matches_runpp(net, ds, load_p, load_q, sgen_p, sgen_q, steps, **runpp_options):
+    for t in steps:
+        step = copy.deepcopy(net)
+        step.load["p_mw"], step.load["q_mvar"] = load_p[t], load_q[t]
+        step.sgen["p_mw"], step.sgen["q_mvar"] = sgen_p[t], sgen_q[t]
+        pp.runpp(step, tolerance_mva=REFERENCE_TOLERANCE_MVA, max_iteration=50, **runpp_options)
+        result = ds.isel(time=t)
+        assert bool(result.converged)
+        buses = result.bus.values
+        np.testing.assert_allclose(result.vm_pu, step.res_bus.vm_pu.loc[buses], rtol=0, atol=VM_ATOL_PU)
+        np.testing.assert_allclose(result.va_degree, step.res_bus.va_degree.loc[buses], rtol=0,
+                                   atol=VA_ATOL_DEGREE)
+        np.testing.assert_allclose(result.line_loading_pct, step.res_line.loading_percent.fillna(0.0),
+                                   rtol=0, atol=LOADING_ATOL_PCT)
+        np.testing.assert_allclose(result.line_i_ka, step.res_line.i_ka.fillna(0.0), rtol=0,
+                                   atol=CURRENT_ATOL_KA)
+        np.testing.assert_allclose(result.trafo_loading_pct, step.res_trafo.loading_percent.fillna(0.0),
+                                   rtol=0, atol=LOADING_ATOL_PCT)
+        np.testing.assert_allclose(result.trafo_i_lv_ka, step.res_trafo.i_lv_ka.fillna(0.0), rtol=0,
+                                   atol=CURRENT_ATOL_KA)
+        assert float(result.p_slack_mw) == pytest.approx(step.res_ext_grid.p_mw.sum(), abs=POWER_ATOL_MW)
+        assert float(result.q_slack_mvar) == pytest.approx(step.res_ext_grid.q_mvar.sum(), abs=POWER_ATOL_MW)
+        branch_losses = sum(step[f"res_{t}"].pl_mw.sum() for t in ("line", "trafo", "trafo3w", "impedance")
+                            if f"res_{t}" in step and len(step[f"res_{t}"]))
+        assert float(result.losses_mw) == pytest.approx(branch_losses, abs=POWER_ATOL_MW)
+
+
+@pytest.mark.parametrize("source", BUNDLED_GRIDS)
+def test_bundled_grids_match_runpp(grid_factory, source):
+    net, grid = grid_factory(source)
+    injections = random_injections(net, 24, seed=7)
+    ds = run_timeseries(grid, *injections)
+    assert ds.attrs["steps_not_converged"] == 0
+    assert (ds.solver == SOLVER_CODES["fixed_point"]).all()
+    assert_matches_runpp(net, ds, *injections, steps=[0, 5, 11, 23])
+
+
+def test_dataset_contract(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    ds = run_timeseries(grid, *random_injections(net, 3, seed=1)[:3])
+    assert ds.vm_pu.dims == ("time", "bus") and ds.vm_pu.attrs["units"] == "p.u."
+    assert ds.line_loading_pct.dims == ("time", "line") and ds.line_loading_pct.attrs["units"] == "%"
+    assert ds.trafo_loading_pct.dims == ("time", "trafo")
+    assert ds.converged.dtype == bool and ds.iterations.dtype == np.int32
+    assert list(ds.time.values) == [0, 1, 2]
+    assert list(ds.line.values) == list(net.line.index)
+    assert list(ds.trafo.values) == list(net.trafo.index)
+    assert set(ds.bus.values) == set(net.bus.index)
+    assert ds.attrs["unenergized_buses"] == []
+    for name, var in ds.data_vars.items():
+        assert "units" in var.attrs, name
+
+
+def test_results_do_not_depend_on_block_chunk_or_float_width(grid_factory):
+    net, grid = grid_factory("simbench:1-LV-rural1--0-sw")
+    injections = random_injections(net, 37, seed=3)
+    reference = run_timeseries(grid, *injections)
+    for block, chunk in ((1, 1000), (7, 10), (64, 37)):
+        other = run_timeseries(grid, *injections, block=block, chunk_steps=chunk)
+        for name in reference.data_vars:
+            np.testing.assert_array_equal(other[name].values, reference[name].values, err_msg=name)
+    single = run_timeseries(grid, *(a[[20]] for a in injections))
+    np.testing.assert_array_equal(single.vm_pu.values[0], reference.vm_pu.values[20])
+    narrow = run_timeseries(grid, *injections, dtype=np.float32)
+    assert narrow.vm_pu.dtype == np.float32
+    np.testing.assert_allclose(narrow.vm_pu, reference.vm_pu, rtol=1e-6)
+
+
+@pytest.mark.parametrize("source", ["pandapower:cigre_lv", "simbench:1-MV-rural--0-sw"])
+def test_fixed_point_kernel_matches_twin(grid_factory, source):
+    net, grid = grid_factory(source)
+    injections = random_injections(net, 5, seed=11)
+    result = solve(grid, *injections, fallback=False)
+    for t in range(5):
+        s_const, s_i, s_z = step_injections(grid, *(a[t] for a in injections))
+        v, iterations, converged = twin.fixed_point_step(
+            grid.ybus, grid.ref, grid.v_ref, s_const, s_i, s_z, VOLTAGE_TOLERANCE_PU, 100)
+        assert converged and result.converged[t]
+        assert abs(int(result.iterations[t]) - iterations) <= 1
+        np.testing.assert_allclose(result.v[t], v, rtol=0, atol=KERNEL_TWIN_ATOL_PU)
+
+
+def test_branch_kernels_match_twin(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    v = solve(grid, *random_injections(net, 4, seed=5)).v
+    n_branch = len(grid.br_from)
+    i_from, i_to, loss = np.empty((4, n_branch)), np.empty((4, n_branch)), np.empty(4)
+    pf_kernels.branch_currents(np.ascontiguousarray(v.real), np.ascontiguousarray(v.imag),
+                               grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt,
+                               i_from, i_to, loss)
+    expected = twin.branch_currents(v, grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt)
+    for got, want in zip((i_from, i_to, loss), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=BRANCH_TWIN_RTOL, atol=1e-15)
+    ends = grid.line_ends
+    out = np.empty((4, len(grid.line_index)))
+    pf_kernels.end_loading(i_from, i_to, ends[0], ends[1], ends[2], ends[4], out.shape[1], out)
+    np.testing.assert_allclose(out, twin.end_loading(i_from, i_to, ends[0], ends[1], ends[2], ends[4],
+                                                     out.shape[1]), rtol=BRANCH_TWIN_RTOL)
+
+
+def test_non_converged_steps_are_retried_and_counted(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    injections = random_injections(net, 4, seed=2)
+    capped = solve(grid, *injections, max_iter=2, fallback=False)
+    assert not capped.converged.any() and (capped.iterations == 2).all()
+    retried = solve(grid, *injections, max_iter=2)
+    assert retried.converged.all() and (retried.solver == SOLVER_CODES["newton"]).all()
+    full = solve(grid, *injections)
+    np.testing.assert_allclose(retried.v, full.v, rtol=0, atol=1e-9)
+
+
+def test_overloaded_step_is_flagged_not_dropped(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=4)
+    load_p[1] *= 400.0  # far beyond the voltage-collapse point
+    ds = run_timeseries(grid, load_p, load_q, sgen_p, sgen_q)
+    assert ds.sizes["time"] == 3
+    assert ds.converged.values.tolist() == [True, False, True]
+    assert ds.attrs["steps_not_converged"] == 1
+    assert ds.attrs["steps_retried_pandapower"] == 1
+
+
+def _zip_loads():
+    net = pn.create_cigre_network_lv()
+    net.load["const_z_p_percent"] = 30.0
+    net.load["const_i_p_percent"] = 20.0
+    net.load["const_z_q_percent"] = 10.0
+    net.load["const_i_q_percent"] = 40.0
+    return net
+
+
+def _taps_and_shift():
+    net = pn.create_cigre_network_lv()
+    net.trafo["tap_changer_type"] = "Ratio"
+    net.trafo["tap_side"] = "hv"
+    net.trafo["tap_neutral"] = 0
+    net.trafo["tap_step_percent"] = 2.5
+    net.trafo["tap_min"], net.trafo["tap_max"] = -2, 2
+    net.trafo["tap_pos"] = [2, -1, 1]
+    return net
+
+
+def _parallel_lines_and_open_switch():
+    net = pn.create_cigre_network_lv()
+    net.line.loc[net.line.index[:3], "parallel"] = 2
+    net.line.loc[net.line.index[5], "in_service"] = False
+    line = net.line.index[20]
+    pp.create_switch(net, net.line.at[line, "to_bus"], line, et="l", closed=False)
+    return net
+
+
+def _storage_and_shunt():
+    net = pn.create_cigre_network_mv(with_der="all")
+    pp.create_shunt(net, 5, q_mvar=0.3, p_mw=0.01)
+    return net
+
+
+@pytest.mark.parametrize(
+    "build",
+    [_zip_loads, _taps_and_shift, _parallel_lines_and_open_switch, _storage_and_shunt,
+     pn.example_multivoltage],
+    ids=["zip-loads", "taps-and-shift", "parallel-open-switch", "storage-shunt", "gen-xward-trafo3w"],
+)
+def test_element_coverage_matches_runpp(build):
+    net = build()
+    grid = prepare_grid(net)
+    injections = random_injections(net, 4, seed=9)
+    ds = run_timeseries(grid, *injections)
+    assert ds.attrs["steps_not_converged"] == 0
+    assert_matches_runpp(net, ds, *injections, steps=range(4))
+
+
+def test_gen_grid_uses_newton(grid_factory):
+    net = pn.example_multivoltage()
+    grid = prepare_grid(net)
+    assert grid.needs_newton
+    ds = run_timeseries(grid, *random_injections(net, 2, seed=1))
+    assert (ds.solver == SOLVER_CODES["newton"]).all()
+
+
+def test_bad_inputs_are_input_errors(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    load_p, load_q, sgen_p, _ = random_injections(net, 2, seed=0)
+    with pytest.raises(InputError, match=r"load_p_mw must have shape \[time, 15\]"):
+        run_timeseries(grid, load_p[:, :3], load_q, sgen_p)
+    with pytest.raises(InputError, match="load_q_mvar has 1 steps, expected 2"):
+        run_timeseries(grid, load_p, load_q[:1], sgen_p)
+    bad = load_p.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="load_p_mw contains NaN"):
+        run_timeseries(grid, bad, load_q, sgen_p)
+
+
+def test_unsupported_element_is_named():
+    net = pn.create_cigre_network_lv()
+    pp.create_dcline(net, 1, 2, p_mw=0.01, loss_percent=1.0, loss_mw=0.0, vm_from_pu=1.0, vm_to_pu=1.0)
+    with pytest.raises(InputError, match="element table 'dcline' is not supported"):
+        prepare_grid(net)
+
+
+def _simbench_codes():
+    import simbench as sb
+
+    codes = []
+    for code in sb.collect_all_simbench_codes():
+        parts = code.split("-")
+        if parts[1] in ("LV", "MV", "MVLV") and parts[-2] == "0" and code.endswith("-sw"):
+            codes.append(code)
+    return codes
+
+
+SIMBENCH_CI_SUBSET = ("1-LV-rural1--0-sw",)
+
+
+def _profile_steps(net, n_steps, seed):
+    import simbench as sb
+
+    values = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    rows = np.sort(np.random.default_rng(seed).choice(len(values[("load", "p_mw")]), n_steps, replace=False))
+    load_p = values[("load", "p_mw")].to_numpy()[rows]
+    load_q = values[("load", "q_mvar")].to_numpy()[rows]
+    sgen_p = values[("sgen", "p_mw")].to_numpy()[rows]
+    return load_p, load_q, sgen_p, np.zeros_like(sgen_p)
+
+
+def _check_simbench(network_factory, code, n_steps, checked):
+    net = network_factory(f"simbench:{code}")
+    injections = _profile_steps(net, n_steps, seed=zlib.crc32(code.encode()))
+    ds = run_timeseries(net, *injections)
+    assert ds.attrs["steps_not_converged"] == 0
+    assert_matches_runpp(net, ds, *injections, steps=checked)
+
+
+@pytest.mark.parametrize("code", SIMBENCH_CI_SUBSET)
+def test_simbench_profiles_match_runpp_subset(network_factory, code):
+    _check_simbench(network_factory, code, 96, checked=[0, 47, 95])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code", _simbench_codes())
+def test_every_simbench_lv_mv_grid_matches_runpp(network_factory, code):
+    """96 profile steps per grid; every step checked against runpp at tight tolerance."""
+    _check_simbench(network_factory, code, 96, checked=range(96))
