@@ -29,7 +29,7 @@ from benchmarks.registry import SIZE_ENV, Case, bench_size, cases
 SLOWDOWN_ENV = "GRIDFLEX_BENCH_SLOWDOWN"
 GRIDFLEX = "gridflex"
 #: Timed rounds per benchmark (after one warm-up round), by size.
-ROUNDS = {"tiny": 7, "quick": 5, "full": 3}
+ROUNDS = {"tiny": 5, "quick": 5, "full": 3}
 #: Calibration repeats before and after each benchmark.
 CALIBRATION_AROUND = 3
 

@@ -58,7 +58,7 @@ CASES: tuple[Case, ...] = (
         "Residential load kernel (EV, heat pump, AC, PV, water heating), chunked over customers "
         "into reused buffers; NumPy and pure-Python twins on fewer customers, scaled.",
         {
-            "tiny": {"customers": 64, "steps": 96, "numpy_customers": 32, "python_customers": 2},
+            "tiny": {"customers": 256, "steps": 672, "numpy_customers": 32, "python_customers": 1},
             "quick": {"customers": 4000, "steps": 672, "numpy_customers": 500,
                       "python_customers": 3},
             "full": {"customers": 10_000, "steps": _YEAR, "numpy_customers": 200,
@@ -78,7 +78,7 @@ CASES: tuple[Case, ...] = (
     _powerflow_case(
         "1-LV-rural1--0-sw", "SimBench LV rural feeder (15 buses), its own SimBench profiles.",
         tiny={"steps": 96, "peer_steps": 8},
-        quick={"steps": 2976, "peer_steps": 24},
+        quick={"steps": 2976, "peer_steps": 16},
         full={"steps": _YEAR, "peer_steps": 200},
     ),
     _powerflow_case(
@@ -91,7 +91,7 @@ CASES: tuple[Case, ...] = (
     ),
     _powerflow_case(
         "1-MV-urban--0-sw", "SimBench MV urban grid (150 buses), its own SimBench profiles.",
-        quick={"steps": 2976, "peer_steps": 24},
+        quick={"steps": 2976, "peer_steps": 16},
         full={"steps": _YEAR, "peer_steps": 200},
     ),
     Case(
@@ -134,8 +134,10 @@ CASES: tuple[Case, ...] = (
     Case(
         "end_to_end/cigre_lv_winter",
         "end_to_end",
-        "`gridflex run cigre_lv_winter`: 150 customers, a week at 15 min, optimize + replay.",
-        {"quick": {"scenario": "cigre_lv_winter"}, "full": {"scenario": "cigre_lv_winter"}},
+        "`gridflex run cigre_lv_winter`: 150 customers, a week at 15 min, optimize + 20 replays "
+        "(quick: 2 days, 2 replays).",
+        {"quick": {"scenario": "cigre_lv_winter", "days": 2, "draws": 2},
+         "full": {"scenario": "cigre_lv_winter"}},
     ),
     Case(
         "end_to_end/simbench_lv_rural_ev_hp",

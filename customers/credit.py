@@ -37,6 +37,7 @@ from customers.payment_history import (
     estimate_monthly_bill,
     synthesize_payment_history,
 )
+from scenarios.errors import InputError
 from scenarios.schema import TIERS, Scenario
 from sim.dataset import validate
 
@@ -62,6 +63,9 @@ PDO = 40.0
 #: Smallest book the models are fitted on; smaller populations get synthetic look-alikes.
 REFERENCE_BOOK_SIZE = 4_000
 MAX_BINS = 5
+#: Largest number of panel rows (customer-months) a model is fitted on; bigger books are
+#: subsampled (the fit is stable long before, and the hold-out is always scored in full).
+MAX_FIT_ROWS = 200_000
 #: Share of the bills of the arrears window that ends up written off [-], and that window
 #: [months] (risk decisions: expected bad debt = P(arrears) × loss share × bills at risk).
 LOSS_GIVEN_ARREARS = 0.3
@@ -71,6 +75,11 @@ ARREARS_WINDOW_MONTHS = 3.0
 def payment_features(history: xr.Dataset, end: int) -> np.ndarray:
     """Features over months ``[end − 12, end)`` of a payment history → ``[customer, feature]``.
 
+    ``on_time_ratio`` (share of months paid in full on time), ``max_days_late`` and
+    ``mean_days_late`` [d], ``arrears_months``, ``notices`` and ``partial_payments`` (per 12
+    months), ``arrears_to_bill`` (unpaid balance at the observation point / mean bill) and
+    ``late_recent`` (late months among the last 3).
+
     Parameters
     ----------
     history
@@ -79,6 +88,8 @@ def payment_features(history: xr.Dataset, end: int) -> np.ndarray:
         Index of the first month *after* the window (the observation point).
     """
     start = max(0, end - FEATURE_MONTHS)
+    # Counts are per 12 months so that short early windows compare with full ones.
+    per_year = 12.0 / (end - start)
     bill = history["bill_eur"].values[:, start:end]
     paid = history["paid_eur"].values[:, start:end]
     days = history["days_late"].values[:, start:end]
@@ -91,10 +102,10 @@ def payment_features(history: xr.Dataset, end: int) -> np.ndarray:
         on_time.mean(axis=1),
         days.max(axis=1),
         days.mean(axis=1),
-        arrears.sum(axis=1),
+        arrears.sum(axis=1) * per_year,
         balance / mean_bill,
-        notice.sum(axis=1),
-        (paid < 0.95 * bill).sum(axis=1),
+        notice.sum(axis=1) * per_year,
+        (paid < 0.95 * bill).sum(axis=1) * per_year,
         (days[:, -3:] > 0).sum(axis=1),
     ]).astype(np.float64)
 
@@ -105,19 +116,30 @@ def _outcome(history: xr.Dataset, start: int, months: int, threshold_bills: floa
     return (balance > threshold_bills * mean_bill[:, None]).any(axis=1)
 
 
+def _fit_rows(mask: np.ndarray) -> np.ndarray:
+    """Positions of at most `MAX_FIT_ROWS` rows of ``mask``, an even deterministic stride."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= MAX_FIT_ROWS:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, MAX_FIT_ROWS).astype(np.int64)]
+
+
 def panel(history: xr.Dataset, outcome_months: int, threshold_bills: float
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stack (features, label, observation month index) over every usable observation point."""
     n_months = history.sizes["month"]
+    # Observation points start once 12 months of features exist, earlier for short histories
+    # (keeping ≥ 6 points for the time-based hold-out).
+    first = min(FEATURE_MONTHS, max(3, n_months - outcome_months - 6))
     xs, ys, ms = [], [], []
-    for end in range(FEATURE_MONTHS, n_months - outcome_months + 1):
+    for end in range(first, n_months - outcome_months + 1):
         xs.append(payment_features(history, end))
         ys.append(_outcome(history, end, outcome_months, threshold_bills))
         ms.append(np.full(history.sizes["customer"], end))
     if not xs:
-        raise ValueError(
+        raise InputError(
             f"payment history of {n_months} months is too short: need at least "
-            f"{FEATURE_MONTHS + outcome_months}"
+            f"{3 + outcome_months}"
         )
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ms)
 
@@ -242,6 +264,8 @@ class EarlyWarning:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature contribution to the log-odds, ``coef_j · (x_j − mean_j)/sd_j``."""
+        if isinstance(self.model, _BaseRate):
+            return np.zeros(X.shape)
         scaler, logit = self.model.named_steps.values()  # type: ignore[attr-defined]
         return scaler.transform(_ew_inputs(X)) * logit.coef_[0][None, :]
 
@@ -287,17 +311,30 @@ def fit_early_warning(history: xr.Dataset) -> EarlyWarning:
     metrics = {"auc": float("nan"), "ks": float("nan"), "brier": float("nan"),
                "calibration_error": float("nan")}
     if y[train].min() != y[train].max():
-        model.fit(_ew_inputs(X[train]), y[train])
+        rows = _fit_rows(train)
+        model.fit(_ew_inputs(X[rows]), y[rows])
         metrics = holdout_metrics(y[test].astype(float),
                                   model.predict_proba(_ew_inputs(X[test]))[:, 1])
-    final = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     if y.min() == y.max():
-        # No arrears at all in the book: a constant model (tiny base rate).
-        y = y.copy()
-        y[np.argmax(X[:, FEATURES.index("mean_days_late")])] = True
-    final.fit(_ew_inputs(X), y)
+        # A book without arrears (or only arrears) cannot fit a logit: use the Laplace-smoothed
+        # base rate for everyone.
+        final: object = _BaseRate((y.sum() + 0.5) / (len(y) + 1.0))
+    else:
+        final = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+        rows = _fit_rows(np.ones(len(y), dtype=bool))
+        final.fit(_ew_inputs(X[rows]), y[rows])  # type: ignore[attr-defined]
     return EarlyWarning(model=final, holdout_rows=int(test.sum()),
                         holdout_rate=float(y[test].mean()), **metrics)
+
+
+@dataclass(frozen=True)
+class _BaseRate:
+    """Constant arrears probability (degenerate books)."""
+
+    rate: float
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.full(len(X), 1.0 - self.rate), np.full(len(X), self.rate)])
 
 
 # ----------------------------------------------------------------------------- assessment
@@ -309,8 +346,9 @@ def reference_book(population: xr.Dataset, scenario: Scenario, bill: np.ndarray,
         return history
     from customers.population import stream_rng
 
-    pick = stream_rng(scenario.seed, "reference_book").integers(0, population.sizes["customer"],
-                                                                extra)
+    # Picks by position in id order, so the book does not depend on the population's order.
+    by_id = np.argsort(population["customer"].values, kind="stable")
+    pick = by_id[stream_rng(scenario.seed, "reference_book").integers(0, len(by_id), extra)]
     ids = population["customer"].values.max() + 1 + np.arange(extra)
     clones = population.isel(customer=pick).assign_coords(customer=ids)
     synthetic = synthesize_payment_history(clones, scenario, monthly_bill_eur=bill[pick],
@@ -351,9 +389,10 @@ def assess_credit(
             else np.asarray(monthly_bill_eur, dtype=np.float64))
     if history is None:
         history = synthesize_payment_history(population, scenario, monthly_bill_eur=bill)
-    book = reference_book(population, scenario, bill, history)
+    book = reference_book(population, scenario, bill, history).sortby("customer")
     Xs, bad, _ = panel(book, SCORECARD_OUTCOME_MONTHS, 1.0)
-    card = fit_scorecard(Xs, bad)
+    rows = _fit_rows(np.ones(len(bad), dtype=bool))
+    card = fit_scorecard(Xs[rows], bad[rows])
     warning_model = fit_early_warning(book)
 
     now = payment_features(history, history.sizes["month"])

@@ -28,7 +28,8 @@ elasticity_scale       –         no       1 (≥ 0)
 ====================== ========= ======== ==================================================
 
 Any other column in the file (e.g. credit fields written by `write_customers_csv`) is read as a
-float/int/string variable if it is complete; errors name the file, the line and the column.
+bool (true/false), number (every cell filled) or text variable; errors name the file, the line
+and the column.
 """
 
 from __future__ import annotations
@@ -199,15 +200,18 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
         if column in known:
             continue
         numbers = pd.to_numeric(frame[column], errors="coerce")
-        if numbers.notna().all():
+        text = frame[column].str.strip().str.lower()
+        if text.isin({"true", "false"}).all():
+            ds[column] = ("customer", (text == "true").to_numpy(), {"units": "bool"})
+        elif numbers.notna().all():
             values = numbers.to_numpy()
             ds[column] = ("customer", values, {"units": "1"})
-        elif (frame[column].str.strip() != "").all():
+        elif numbers.notna().any() and (numbers.notna() | (text == "")).all():
+            i = int(np.flatnonzero((text == "").to_numpy())[0])
+            raise _fail(path, i + 2, column, "is missing")
+        else:
             ds[column] = ("customer", frame[column].str.strip().to_numpy().astype(str),
                           {"units": "1"})
-        else:
-            i = int(np.flatnonzero((frame[column].str.strip() == "").to_numpy())[0])
-            raise _fail(path, i + 2, column, "is missing")
     return ds
 
 

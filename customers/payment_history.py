@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from customers.population import keyed_normal, stream_rng
+from customers.population import keyed_normal, keyed_uniform
 from scenarios.errors import InputError
 from scenarios.schema import Scenario
 
@@ -89,7 +89,8 @@ def latent_risk(population: xr.Dataset, monthly_bill_eur: np.ndarray, seed: int)
 
 
 def simulate_payments(
-    monthly_bill_eur: np.ndarray, risk: np.ndarray, months: np.ndarray, rng: np.random.Generator
+    monthly_bill_eur: np.ndarray, risk: np.ndarray, months: np.ndarray, seed: int,
+    customer_ids: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Run the normal/hardship payment chain for every customer over ``months``.
 
@@ -101,8 +102,8 @@ def simulate_payments(
         Latent risk per customer [-].
     months
         Month starts (``datetime64``); the bill follows a winter-high seasonal swing.
-    rng
-        Source of randomness.
+    seed, customer_ids
+        Key of the random numbers: each customer's history depends only on (seed, its id).
 
     Returns
     -------
@@ -110,10 +111,17 @@ def simulate_payments(
         ``[customer, month]`` arrays named as in `HISTORY_UNITS`.
     """
     n, m = len(risk), len(months)
+    ids = np.asarray(customer_ids)
+
+    def uniform(k: int, slot: int) -> np.ndarray:
+        return keyed_uniform(seed, "payments", ids, k, slot)
+
     mean_bill = np.asarray(monthly_bill_eur, dtype=np.float64)
     month_of_year = pd.DatetimeIndex(months).month.to_numpy()
     season = 1.0 + 0.15 * np.cos(2.0 * np.pi * (month_of_year - 1) / 12.0)
-    bill = mean_bill[:, None] * season[None, :] * np.exp(0.08 * rng.standard_normal((n, m)))
+    noise = np.column_stack([keyed_normal(seed, "bill-noise", ids, k) for k in range(m)]) \
+        if m else np.zeros((n, 0))
+    bill = mean_bill[:, None] * season[None, :] * np.exp(0.08 * noise)
 
     p_enter = _sigmoid(-5.0 + 1.5 * risk)
     p_exit = _sigmoid(-0.3 - 0.6 * risk)
@@ -121,25 +129,29 @@ def simulate_payments(
     out = {name: np.zeros((n, m)) for name in ("paid_eur", "balance_eur", "days_late")}
     in_arrears = np.zeros((n, m), bool)
     notice = np.zeros((n, m), bool)
-    hardship = rng.random(n) < p_enter / (p_enter + p_exit)   # stationary start
+    hardship = uniform(-1, 0) < p_enter / (p_enter + p_exit)   # stationary start
     balance = np.zeros(n)
     for k in range(m):
-        u = rng.random((6, n))
+        u = np.stack([uniform(k, slot) for slot in range(10)])
         hardship = np.where(hardship, u[0] >= p_exit, u[0] < p_enter)
         due = balance + bill[:, k]
         # Normal months pay the bill and part of any arrears; hardship months pay a fraction.
         normal_paid = bill[:, k] + balance * (0.4 + 0.5 * u[1])
-        share = np.where(u[2] < 0.3, 0.0, rng.beta(2.0, 2.0, n))
+        # The median of three uniforms is Beta(2, 2): a partial payment share around ½.
+        share = np.where(u[2] < 0.3, 0.0, np.median(u[6:9], axis=0))
         hardship_paid = bill[:, k] * share
         paid = np.minimum(np.where(hardship, hardship_paid, normal_paid), due)
-        late_normal = np.where(u[3] < p_on_time, 0.0, 1.0 + rng.geometric(1.0 / (4.0 + 4.0 * np.maximum(risk, 0.0))))
+        # Geometric delay by inversion, mean 4–4·(1 + risk⁺) days.
+        p_geo = 1.0 / (4.0 + 4.0 * np.maximum(risk, 0.0))
+        delay = np.ceil(np.log(u[5]) / np.log1p(-p_geo))
+        late_normal = np.where(u[3] < p_on_time, 0.0, 1.0 + delay)
         late_hardship = 10.0 + 50.0 * u[4]
         days = np.minimum(np.where(hardship, late_hardship, late_normal), 90.0)
         balance = due - paid
         arrears = balance > ARREARS_SHARE_OF_BILL * mean_bill
         sent = balance > NOTICE_BILLS * mean_bill
         # A notice makes most customers settle part of the balance within the month.
-        settle = sent & (u[5] < 0.6)
+        settle = sent & (u[9] < 0.6)
         paid = paid + np.where(settle, 0.5 * balance, 0.0)
         balance = np.where(settle, 0.5 * balance, balance)
         out["paid_eur"][:, k] = paid
@@ -187,7 +199,7 @@ def synthesize_payment_history(
     count = months or scenario.credit.history_months
     month = history_months(np.datetime64(scenario.time.start), count)
     risk = latent_risk(population, bill, scenario.seed)
-    arrays = simulate_payments(bill, risk, month, stream_rng(scenario.seed, "payments"))
+    arrays = simulate_payments(bill, risk, month, scenario.seed, population["customer"].values)
     ds = history_dataset(population["customer"].values, month, arrays,
                          attrs={"source": "synthetic"})
     ds["latent_risk"] = ("customer", risk, {"units": "1", "long_name": "latent credit risk"})

@@ -244,8 +244,10 @@ def draw_attributes(segment: np.ndarray, scenario: Scenario) -> dict[str, np.nda
     n = len(segment)
     res = segment == "residential"
 
+    names, inverse = np.unique(segment, return_inverse=True)
+
     def per_segment(table: dict[str, Any], default: Any = 0.0) -> np.ndarray:
-        return np.array([table.get(s, default) for s in segment])
+        return np.array([table.get(s, default) for s in names])[inverse]
 
     rng = stream_rng(seed, "annual_kwh")
     median = per_segment(ANNUAL_KWH_MEDIAN)

@@ -15,6 +15,8 @@ a period either returns in the relatively cheaper periods or, for the share
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scenarios.schema import ResponseConfig, Tariff
@@ -261,6 +263,32 @@ def acceptance_probability(
 def opt_out_probability(events_called: np.ndarray | int, fatigue_per_event: float) -> np.ndarray:
     """Probability of opting out before the next event after ``events_called`` events [-]."""
     return np.clip(fatigue_per_event * np.asarray(events_called, dtype=np.float64), 0.0, 1.0)
+
+
+def event_survival(events: int, fatigue_per_event: float) -> np.ndarray:
+    """Probability of still taking part in event b = 0..events−1: ``S_b = Π_{j=1..b}(1 − f·j)``
+    (before event b a customer opts out with probability ``f·b``, see `opt_out_probability`)."""
+    stay = 1.0 - opt_out_probability(np.arange(events), fatigue_per_event)
+    return np.cumprod(stay)
+
+
+def expected_performance(config: ResponseConfig) -> float:
+    """Mean delivered share ``E[clip(X, 0, 1)]`` for ``X ~ N(mean, sd)`` [-].
+
+    ``E[clip(X,0,1)] = E[(X)⁺] − E[(X − 1)⁺]`` with ``E[(X − a)⁺] = (μ − a)Φ(z) + σφ(z)``,
+    ``z = (μ − a)/σ``.
+    """
+    mu, sd = config.performance_mean, config.performance_sd
+    if sd == 0:
+        return float(min(max(mu, 0.0), 1.0))
+
+    def excess(a: float) -> float:
+        z = (mu - a) / sd
+        cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+        pdf = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        return (mu - a) * cdf + sd * pdf
+
+    return excess(0.0) - excess(1.0)
 
 
 def draw_performance(uniform_a: np.ndarray, uniform_b: np.ndarray, config: ResponseConfig

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
-from optimizer.assignment import evaluate_assignment
+from optimizer.assignment import assignment_load, evaluate_assignment, network_flows
 from optimizer.handoff import gc_paused, run_with_deadline, to_highs
 from optimizer.lagrangian import RowPrices, lagrangian_bound, row_prices
 from optimizer.model import ModelOptions, build_model
@@ -205,6 +205,36 @@ def disaggregate(problem: OfferProblem, clustering: Clustering, counts_choice: n
     return choice
 
 
+def _tighten(agg: OfferProblem, problem: OfferProblem, choice: np.ndarray, values) -> OfferProblem:
+    """Aggregated problem with every limit the disaggregated ``choice`` broke tightened.
+
+    Each limit moves by 1.05 × its overshoot (plus a hair), so a few rounds suffice.
+    """
+    margin = 1.05
+    changes: dict = {}
+    if values.incentive_eur > problem.budget_eur:
+        changes["budget_eur"] = agg.budget_eur - (values.incentive_eur - problem.budget_eur) * margin - 1e-6
+    if values.satisfaction_mean < problem.satisfaction_floor_mean:
+        changes["satisfaction_floor_mean"] = agg.satisfaction_floor_mean + (
+            problem.satisfaction_floor_mean - values.satisfaction_mean) * margin + 1e-9
+    if abs(values.revenue_change_eur) > problem.revenue_band_eur:
+        changes["revenue_band_eur"] = agg.revenue_band_eur - (
+            abs(values.revenue_change_eur) - problem.revenue_band_eur) * margin - 1e-6
+    change = assignment_load(problem, choice)
+    for family, flows, lower, upper in network_flows(problem, choice, change):
+        over_hi = np.clip(flows - upper[None, :], 0, None).max(axis=0)    # [e]
+        over_lo = np.clip(lower[None, :] - flows, 0, None).max(axis=0)
+        if family == "trafo" and over_hi.any():
+            changes["trafo_limit_kw"] = np.asarray(agg.trafo_limit_kw) - over_hi * margin - 1e-6 * (over_hi > 0)
+        elif family == "line" and (over_hi.any() or over_lo.any()):
+            worst = np.maximum(over_hi, over_lo)
+            changes["line_limit_kw"] = np.asarray(agg.line_limit_kw) - worst * margin - 1e-6 * (worst > 0)
+        elif family == "voltage" and (over_hi.any() or over_lo.any()):
+            changes["voltage_min_pu"] = agg.voltage_min_pu + over_lo.max() * margin
+            changes["voltage_max_pu"] = agg.voltage_max_pu - over_hi.max() * margin
+    return replace(agg, **changes)
+
+
 def solve_clustered(
     problem: OfferProblem,
     config: SolverConfig,
@@ -220,7 +250,6 @@ def solve_clustered(
     with gc_paused():
         clustering = cluster_customers(problem, clusters)
         agg = clustering.problem
-        limits = {"budget_eur": agg.budget_eur}
         build_s = handoff_s = 0.0
         best = None
         for _ in range(CLUSTER_REPAIR_ROUNDS):
@@ -255,13 +284,8 @@ def solve_clustered(
             best = choice
             if not values.violations:
                 break
-            # Within-cluster spread broke a money limit: tighten it by the overshoot, re-solve.
-            if values.incentive_eur > problem.budget_eur:
-                limits["budget_eur"] -= (values.incentive_eur - problem.budget_eur) * 1.05 + 1e-6
-            if values.satisfaction_mean < problem.satisfaction_floor_mean:
-                agg = replace(agg, satisfaction_floor_mean=agg.satisfaction_floor_mean
-                              + (problem.satisfaction_floor_mean - values.satisfaction_mean) * 1.05)
-            agg = replace(agg, budget_eur=limits["budget_eur"])
+            # The within-cluster spread broke a limit: tighten it by the overshoot, re-solve.
+            agg = _tighten(agg, problem, choice, values)
         else:
             raise SolverError(
                 "cluster mode: disaggregated assignment still breaks "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import highspy
 import numpy as np
 
 from optimizer.handoff import HighsModel, run_with_deadline, to_highs
@@ -23,7 +24,7 @@ from scenarios.schema import SolverConfig
 #: Slack below this is zero (scaled units).
 SLACK_TOLERANCE = 1e-6
 #: Elastic problems up to this many customers are solved exactly as MIPs.
-EXACT_MAX_CUSTOMERS = 2000
+EXACT_MAX_CUSTOMERS = 500
 
 _LIMIT_NAMES = {
     "budget": "budget_eur",
@@ -59,10 +60,16 @@ def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float) -> 
     for name, col in hm.slack_col.items():
         h.changeColBounds(col, 0.0, np.inf if name in allowed else 0.0)
     h.setOptionValue("solve_relaxation", not exact)
+    # The elastic LP is highly degenerate (only slacks cost): interior point + crossover.
+    h.setOptionValue("solver", "choose" if exact else "ipm")
+    h.setOptionValue("run_crossover", "on")
     run_with_deadline(h, deadline)
     info = h.getInfo()
     if info.primal_solution_status != 2:
-        return None
+        if h.getModelStatus() in (highspy.HighsModelStatus.kInfeasible,
+                                  highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return None
+        return {}
     values = np.asarray(h.getSolution().col_value)
     return {name: float(values[col]) for name, col in hm.slack_col.items()}
 
@@ -75,31 +82,43 @@ def explain_infeasibility(problem: OfferProblem, config: SolverConfig) -> str:
     exact = problem.shape[0] <= EXACT_MAX_CUSTOMERS
     names = list(hm.slack_col)
     slack = _solve(hm, names, exact, deadline)
-    if slack is None:
+    if not slack:
         return "no assignment satisfies the limits (the elastic re-solve found no point either)"
     violated = [s for s, v in slack.items() if v > SLACK_TOLERANCE]
     tight = [s for s in _tight_limits(hm, model) if s not in violated]
-    involved = violated + tight
-    families = list(dict.fromkeys(_family(s) if _family(s) in ("trafo", "line", "voltage") else s
-                                  for s in involved))
-    alone: list[str] = []
+    families = list(dict.fromkeys(_group(s) for s in names))
+    fixes, blocked = [], []
     for fam in families:
-        allowed = [s for s in names if s == fam or _family(s) == fam]
+        allowed = [s for s in names if _group(s) == fam]
         only = _solve(hm, allowed, exact, deadline)
         if only is None:
-            alone.append(f"relaxing {describe(fam)} alone is not enough")
+            blocked.append(describe(fam))
+        elif not only:
+            blocked.append(f"{describe(fam)} (undecided in time)")
         else:
-            need = max((v, s) for s, v in only.items() if s in allowed)
-            alone.append(f"{describe(need[1])} alone would need {_amount(need[1], need[0])} more")
+            total = sum(v for s, v in only.items() if s in allowed)
+            worst = max((v, s) for s, v in only.items() if s in allowed)
+            fixes.append(
+                f"{describe(worst[1])} +{_amount(worst[1], worst[0])}"
+                if len(allowed) == 1 or total == worst[0]
+                else f"{describe(fam)} +{_amount(worst[1], worst[0])} at {worst[1]} "
+                f"(+{_amount(worst[1], total)} over all)"
+            )
     short = ", ".join(f"{describe(s)} short by {_amount(s, slack[s])}" for s in violated)
-    partners = ", ".join(describe(s) for s in tight)
     estimate = "" if exact else " (LP estimate)"
     text = f"infeasible{estimate}: {short}"
-    if partners:
-        text += f"; conflicts with {partners} (binding)"
-    if alone:
-        text += "; " + "; ".join(alone)
+    if tight:
+        text += "; binding with it: " + ", ".join(describe(s) for s in tight)
+    if fixes:
+        text += "; relaxing any one of these alone suffices: " + ", ".join(fixes)
+    else:
+        text += "; no single limit can restore feasibility alone"
     return text
+
+
+def _group(name: str) -> str:
+    family = _family(name)
+    return family if family in ("trafo", "line", "voltage") else name
 
 
 def _tight_limits(hm: HighsModel, model) -> list[str]:

@@ -30,6 +30,8 @@ from customers.response import (
     curtail,
     draw_performance,
     event_blocks,
+    event_survival,
+    expected_performance,
     opt_out_probability,
     price_segments,
     step_days,
@@ -235,6 +237,8 @@ def build_offer_problem(
     blocks = max(len(event_blocks(event)), 1)
     rebound_steps = int(round(scenario.response.rebound_h / window.step_h))
     n, k, t = population.sizes["customer"], len(items), len(index)
+    cfg = scenario.response
+    performance = expected_performance(cfg)
 
     tier = population["tier"].values
     p_arrears = population["arrears_probability"].values
@@ -286,13 +290,18 @@ def build_offer_problem(
             upfront = np.zeros(len(net_d))
             if item.contract is not None:
                 c = item.contract
-                perf = np.full((len(net_d), blocks), scenario.response.performance_mean)
+                # Design block b is the window's b-th event: mean performance × P(no opt-out yet).
+                survival = event_survival(max(blocks, c.max_events), cfg.fatigue_per_event)
+                design_perf = performance * survival[:blocks] * (np.arange(blocks) < c.max_events)
+                perf = np.broadcast_to(design_perf, (len(net_d), blocks))
                 after, delivered = curtail(net_d, flex_d, np.full(len(net_d), c.kw), event, perf,
-                                           scenario.response.rebound_share, rebound_steps)
-                per_event_kwh = delivered.sum(axis=1) * window.step_h / blocks
-                curtailed_kwh = per_event_kwh * c.max_events
+                                           cfg.rebound_share, rebound_steps)
+                # Season: per-event delivery at full performance × Σ_b E[perf]·S_b.
+                season_events = performance * survival[:c.max_events].sum()
+                unit = max(float(design_perf.sum()), 1e-12)
+                curtailed_kwh = delivered.sum(axis=1) * window.step_h / unit * season_events
                 money = (np.maximum(after, 0.0) - np.maximum(net_d, 0.0)) @ price_d * window.step_h
-                bill_season = bill_season + money / blocks * c.max_events
+                bill_season = bill_season + money / unit * season_events
                 load_at_events = np.maximum(net_d[:, event], 0.0).sum(axis=1)
                 cut_share = delivered[:, event].sum(axis=1) / np.maximum(load_at_events, 1e-9)
                 events = np.full(len(net_d), float(c.max_events))
@@ -504,8 +513,15 @@ def replay_offers(
         bill_after = window.bill(result, item.tariff, price)
         events_season = np.minimum(called * season_scale,
                                    item.contract.max_events if item.contract else 0)
-        per_event = np.where(called > 0, delivered_kwh / np.maximum(called, 1), 0.0)
-        paid = upfront + payment * per_event * (item.contract.max_events if item.contract else 0)
+        season_kwh = np.zeros(len(rows))
+        if item.contract is not None and blocks:
+            # Realized delivery per expected participating event, scaled to the season's
+            # expected participating events (the optimizer's convention).
+            survival = event_survival(max(len(blocks), item.contract.max_events),
+                                      cfg.fatigue_per_event)
+            window_events = survival[:min(len(blocks), item.contract.max_events)].sum()
+            season_kwh = delivered_kwh / window_events * survival[:item.contract.max_events].sum()
+        paid = upfront + payment * season_kwh
         if acceptance is None:
             value = -(bill_after - b0) * season_scale + paid
             discomfort = shifted + cut_share * events_season / np.maximum(comfort[rows], 1)

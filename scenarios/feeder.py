@@ -287,4 +287,56 @@ def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
             "design_days": [str(d.date()) for d in days],
         },
     )
+    if scenario.limits.trafo_loading_max_pct < UNCONSTRAINED_PCT:
+        design = design.merge(_trafo_design(scenario, feeder, steps))
     return validate(design, stage="design")
+
+
+UNCONSTRAINED_PCT = 1000.0
+"""`limits.trafo_loading_max_pct` at or above this leaves transformers out of the optimizer."""
+
+
+def _trafo_design(scenario: Scenario, feeder: FeederModel, steps: np.ndarray) -> xr.Dataset:
+    """Transformer rows for the optimizer, linearised in active power.
+
+    A transformer's loading is apparent power over rating. With ``cos φ_r`` the power factor of
+    the load downstream of transformer ``r`` at its most loaded design step, the loading limit
+    becomes ``P_base[t, r] + ΔP[t, r] ≤ limit_pct/100 · S_n,r · cos φ_r`` where
+    ``P_base = loading_pct/100 · S_n,r · cos φ_r`` is the base case in the same scale — exact at
+    that step for a change at constant power factor, and re-checked by the full power flow of
+    the evaluation. A customer loads every transformer on its path to the slack.
+    """
+    from sim.topology import feeding_trafo
+
+    net = feeder.net
+    feeds = feeding_trafo(net)
+    trafo_index = pd.Index(net.trafo.index)
+    parent = {int(r): int(feeds.get(int(net.trafo.at[r, "hv_bus"]), -1)) for r in trafo_index}
+    bus = feeder.population["bus"].values
+    share = np.zeros((len(bus), len(trafo_index)))
+    for i, b in enumerate(bus):
+        r = int(feeds.get(int(b), -1))
+        while r >= 0:
+            share[i, trafo_index.get_loc(r)] = 1.0
+            r = parent[r]
+    loading = feeder.before["trafo_loading_pct"].values[steps]  # [t, r]
+    p_down = feeder.profiles["p_kw"].values[:, steps].T @ share   # [t, r]
+    q_down = feeder.profiles["q_kvar"].values[:, steps].T @ share
+    worst = np.nanargmax(np.nan_to_num(loading, nan=-1.0), axis=0)
+    cols = np.arange(len(trafo_index))
+    s_down = np.hypot(p_down[worst, cols], q_down[worst, cols])
+    cos_phi = np.where(s_down > 1e-9, np.abs(p_down[worst, cols]) / np.maximum(s_down, 1e-9), 1.0)
+    sn_kw = net.trafo["sn_mva"].to_numpy() * 1000.0 * cos_phi
+    base = np.nan_to_num(loading, nan=0.0) / 100.0 * sn_kw[None, :]
+    return xr.Dataset(
+        {
+            "trafo_base_kw": (("time", "trafo"), base, {"units": "kW",
+                                                        "long_name": "loading as active power"}),
+            "trafo_share": (("customer", "trafo"), share, {"units": "1",
+                                                           "long_name": "customer behind trafo"}),
+            "trafo_limit_kw": ("trafo", scenario.limits.trafo_loading_max_pct / 100.0 * sn_kw,
+                               {"units": "kW"}),
+        },
+        coords={"time": feeder.time[steps], "trafo": trafo_index.to_numpy(),
+                "customer": feeder.population["customer"].values},
+    )

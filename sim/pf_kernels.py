@@ -86,6 +86,8 @@ def _solve_block(
             v_im[j, k] = v0_im[j]
     x_re = np.empty((n, nk))
     x_im = np.empty((n, nk))
+    row_re = np.empty(nk)
+    row_im = np.empty(nk)
     done = np.zeros(nk, dtype=np.bool_)
     step_change = np.empty(nk)
     remaining = nk
@@ -116,17 +118,21 @@ def _solve_block(
                     pi = sp_im[j, k]
                     x_re[r, k] = (pr * vr + pi * vi) * inv + cr
                     x_im[r, k] = (pr * vi - pi * vr) * inv + ci
-        # Forward substitution with the unit lower factor (column oriented).
+        # Forward substitution with the unit lower factor (column oriented). Row j is copied
+        # out first so the updates of other rows vectorize over steps without aliasing.
         for j in range(n):
+            if l_ptr[j] == l_ptr[j + 1]:
+                continue
+            for k in range(nk):
+                row_re[k] = x_re[j, k]
+                row_im[k] = x_im[j, k]
             for q in range(l_ptr[j], l_ptr[j + 1]):
                 i = l_idx[q]
                 lr = l_re[q]
                 li = l_im[q]
                 for k in range(nk):
-                    xr = x_re[j, k]
-                    xi = x_im[j, k]
-                    x_re[i, k] -= lr * xr - li * xi
-                    x_im[i, k] -= lr * xi + li * xr
+                    x_re[i, k] -= lr * row_re[k] - li * row_im[k]
+                    x_im[i, k] -= lr * row_im[k] + li * row_re[k]
         # Backward substitution with the upper factor (column oriented, diagonal inverted).
         for j in range(n - 1, -1, -1):
             dr = u_diag_inv_re[j]
@@ -134,17 +140,17 @@ def _solve_block(
             for k in range(nk):
                 xr = x_re[j, k]
                 xi = x_im[j, k]
-                x_re[j, k] = xr * dr - xi * di
-                x_im[j, k] = xr * di + xi * dr
+                row_re[k] = xr * dr - xi * di
+                row_im[k] = xr * di + xi * dr
+                x_re[j, k] = row_re[k]
+                x_im[j, k] = row_im[k]
             for q in range(u_ptr[j], u_ptr[j + 1]):
                 i = u_idx[q]
                 ur = u_re[q]
                 ui = u_im[q]
                 for k in range(nk):
-                    xr = x_re[j, k]
-                    xi = x_im[j, k]
-                    x_re[i, k] -= ur * xr - ui * xi
-                    x_im[i, k] -= ur * xi + ui * xr
+                    x_re[i, k] -= ur * row_re[k] - ui * row_im[k]
+                    x_im[i, k] -= ur * row_im[k] + ui * row_re[k]
         for k in range(nk):
             step_change[k] = 0.0
         for j in range(n):
@@ -232,63 +238,87 @@ def solve_fixed_point(
         )
 
 
-@jit_parallel
-def branch_currents(v_re, v_im, br_from, br_to, yff, yft, ytf, ytt, i_from_out, i_to_out, loss_out):
-    """Branch end currents and total series/shunt losses from the bus voltages.
+@jit
+def branch_currents_step(v_re, v_im, t, br_from, br_to, yff, yft, ytf, ytt, i_from, i_to):
+    """End current magnitudes of every branch at step ``t`` → ``Σ Re(S_from + S_to)`` [p.u.]."""
+    loss = 0.0
+    for b in range(br_from.shape[0]):
+        f = br_from[b]
+        g = br_to[b]
+        vf = v_re[t, f] + 1j * v_im[t, f]
+        vt = v_re[t, g] + 1j * v_im[t, g]
+        current_f = yff[b] * vf + yft[b] * vt
+        current_t = ytf[b] * vf + ytt[b] * vt
+        i_from[b] = abs(current_f)
+        i_to[b] = abs(current_t)
+        loss += (vf * np.conj(current_f)).real + (vt * np.conj(current_t)).real
+    return loss
 
-    Parameters
-    ----------
-    v_re, v_im
-        ``[T, n_bus]`` bus voltages [p.u.] (all internal buses).
-    br_from, br_to
-        ``[n_branch]`` internal bus of each end.
-    yff, yft, ytf, ytt
-        ``[n_branch]`` complex two-port admittances [p.u.] (rows of pandapower's ``Yf``/``Yt``).
-    i_from_out, i_to_out
-        ``[T, n_branch]`` current magnitude at each end [p.u.] (written).
-    loss_out
-        ``[T]`` Σ over branches of ``Re(S_from + S_to)`` [p.u.] (written).
+
+@jit
+def end_maximum(i_from, i_to, end_branch, end_side, end_element, end_coef, out):
+    """``out[e] = max over the element's ends of coef · |I_end|`` (0 for elements without ends)."""
+    for e in range(out.shape[0]):
+        out[e] = 0.0
+    for q in range(end_branch.shape[0]):
+        b = end_branch[q]
+        value = (i_from[b] if end_side[q] == 0 else i_to[b]) * end_coef[q]
+        e = end_element[q]
+        if value > out[e]:
+            out[e] = value
+
+
+@jit_parallel
+def step_outputs(
+    v_re, v_im, bus_internal,
+    br_from, br_to, yff, yft, ytf, ytt,
+    line_branch, line_side, line_element, line_ka, line_pct,
+    trafo_branch, trafo_side, trafo_element, trafo_ka, trafo_pct,
+    ref, ref_ptr, ref_idx, ref_val,
+    vm_out, va_out, line_pct_out, line_ka_out, trafo_pct_out, trafo_hv_ka_out, trafo_lv_ka_out,
+    s_ref_out, loss_out,
+):
+    """Every per-step result from the internal bus voltages ``v[T, n_internal]`` [p.u.].
+
+    Bus magnitude [p.u.] and angle [degree] of the reported buses; line and transformer loading
+    [%] and current [kA] as the largest scaled end current (see `end_maximum`; transformer
+    sides separately); complex power drawn at the slack buses ``Σ_r V_r·conj(Y_r·V)`` [p.u.]
+    (CSR rows ``ref_*`` of ``Y_bus``); branch losses [p.u.]. Output arrays may be float32.
     """
     n_steps = v_re.shape[0]
+    n_branch = br_from.shape[0]
+    n_line = line_pct_out.shape[1]
+    n_trafo = trafo_pct_out.shape[1]
+    hv = trafo_side == 0
+    lv = trafo_side == 1
+    hv_branch, hv_side, hv_element, hv_ka = trafo_branch[hv], trafo_side[hv], trafo_element[hv], trafo_ka[hv]
+    lv_branch, lv_side, lv_element, lv_ka = trafo_branch[lv], trafo_side[lv], trafo_element[lv], trafo_ka[lv]
     for t in numba.prange(n_steps):
-        loss = 0.0
-        for b in range(br_from.shape[0]):
-            f = br_from[b]
-            g = br_to[b]
-            vf = v_re[t, f] + 1j * v_im[t, f]
-            vt = v_re[t, g] + 1j * v_im[t, g]
-            i_f = yff[b] * vf + yft[b] * vt
-            i_t = ytf[b] * vf + ytt[b] * vt
-            i_from_out[t, b] = abs(i_f)
-            i_to_out[t, b] = abs(i_t)
-            loss += (vf * np.conj(i_f)).real + (vt * np.conj(i_t)).real
-        loss_out[t] = loss
-
-
-@jit_parallel
-def end_loading(i_from, i_to, end_branch, end_side, end_element, end_coef, n_element, out):
-    """Element loading as the largest scaled end current: ``out[t, e] = max coef · |I_end|``.
-
-    Parameters
-    ----------
-    i_from, i_to
-        ``[T, n_branch]`` branch end currents [p.u.].
-    end_branch, end_side, end_element, end_coef
-        ``[n_end]`` per element end: branch, side (0 from, 1 to), output element and scale
-        (to kA, or to percent of the rating).
-    n_element
-        Number of output elements.
-    out
-        ``[T, n_element]`` (written; elements without an in-service end get 0).
-    """
-    n_steps = i_from.shape[0]
-    for t in numba.prange(n_steps):
-        for e in range(n_element):
-            out[t, e] = 0.0
-        for q in range(end_branch.shape[0]):
-            b = end_branch[q]
-            i = i_from[t, b] if end_side[q] == 0 else i_to[t, b]
-            value = i * end_coef[q]
-            e = end_element[q]
-            if value > out[t, e]:
-                out[t, e] = value
+        for i in range(bus_internal.shape[0]):
+            b = bus_internal[i]
+            vm_out[t, i] = np.hypot(v_re[t, b], v_im[t, b])
+            va_out[t, i] = np.degrees(np.arctan2(v_im[t, b], v_re[t, b]))
+        i_from = np.empty(n_branch)
+        i_to = np.empty(n_branch)
+        loss_out[t] = branch_currents_step(v_re, v_im, t, br_from, br_to, yff, yft, ytf, ytt,
+                                           i_from, i_to)
+        line_buf = np.empty(n_line)
+        end_maximum(i_from, i_to, line_branch, line_side, line_element, line_pct, line_buf)
+        line_pct_out[t, :] = line_buf
+        end_maximum(i_from, i_to, line_branch, line_side, line_element, line_ka, line_buf)
+        line_ka_out[t, :] = line_buf
+        trafo_buf = np.empty(n_trafo)
+        end_maximum(i_from, i_to, trafo_branch, trafo_side, trafo_element, trafo_pct, trafo_buf)
+        trafo_pct_out[t, :] = trafo_buf
+        end_maximum(i_from, i_to, hv_branch, hv_side, hv_element, hv_ka, trafo_buf)
+        trafo_hv_ka_out[t, :] = trafo_buf
+        end_maximum(i_from, i_to, lv_branch, lv_side, lv_element, lv_ka, trafo_buf)
+        trafo_lv_ka_out[t, :] = trafo_buf
+        s = 0.0 + 0.0j
+        for r in range(ref.shape[0]):
+            current = 0.0 + 0.0j
+            for q in range(ref_ptr[r], ref_ptr[r + 1]):
+                k = ref_idx[q]
+                current += ref_val[q] * (v_re[t, k] + 1j * v_im[t, k])
+            s += (v_re[t, ref[r]] + 1j * v_im[t, ref[r]]) * np.conj(current)
+        s_ref_out[t] = s

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REFERENCE_TOLERANCE_MVA = 1e-10
 """Tolerance of the pandapower ``runpp`` that builds the model (and of the runpp fallback)."""
 
-VOLTAGE_TOLERANCE_PU = 1e-11
+VOLTAGE_TOLERANCE_PU = 1e-10
 """Fixed point stops when no bus voltage moves more than this between iterations [p.u.]."""
 
 NEWTON_TOLERANCE_PU = 1e-11
@@ -336,8 +336,8 @@ class PowerFlowResult:
 
 
 def default_block(n: int) -> int:
-    """Steps per kernel block: the block's ``[bus, step]`` work arrays stay within ~100 kB."""
-    return int(max(8, min(64, 2048 // max(n, 1))) // 4 * 4)
+    """Steps per kernel block: 32–64 (measured best on 15–150-bus grids; results do not depend on it)."""
+    return int(min(64, max(32, 4096 // max(n, 1))))
 
 
 def _as_steps(values, n_steps: int | None, n_elements: int, name: str) -> np.ndarray:
@@ -585,40 +585,27 @@ def run_timeseries(
 
 
 def _fill_outputs(grid: GridModel, result: PowerFlowResult, load_p, load_q, sgen_p, sgen_q, out):
-    v = result.v
-    v_bus = v[:, grid.bus_internal]
-    out["vm_pu"][:] = np.abs(v_bus)
-    out["va_degree"][:] = np.degrees(np.angle(v_bus))
-    n_steps, n_branch = v.shape[0], len(grid.br_from)
-    i_from = np.empty((n_steps, n_branch))
-    i_to = np.empty((n_steps, n_branch))
+    n_steps = result.v.shape[0]
+    s_ref = np.empty(n_steps, dtype=complex)
     loss = np.empty(n_steps)
-    pf_kernels.branch_currents(
-        np.ascontiguousarray(v.real), np.ascontiguousarray(v.imag), grid.br_from, grid.br_to,
-        grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt, i_from, i_to, loss,
+    ref_rows = grid.ybus[grid.ref]
+    pf_kernels.step_outputs(
+        np.ascontiguousarray(result.v.real), np.ascontiguousarray(result.v.imag), grid.bus_internal,
+        grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt,
+        *grid.line_ends, *grid.trafo_ends,
+        grid.ref, ref_rows.indptr.astype(np.int64), ref_rows.indices.astype(np.int64),
+        ref_rows.data.astype(complex),
+        out["vm_pu"], out["va_degree"], out["line_loading_pct"], out["line_i_ka"],
+        out["trafo_loading_pct"], out["trafo_i_hv_ka"], out["trafo_i_lv_ka"], s_ref, loss,
     )
     out["losses_mw"][:] = loss * grid.base_mva
-    for name, ends, coef, sides in (
-        ("line_loading_pct", grid.line_ends, 4, (0, 1)),
-        ("line_i_ka", grid.line_ends, 3, (0, 1)),
-        ("trafo_loading_pct", grid.trafo_ends, 4, (0, 1)),
-        ("trafo_i_hv_ka", grid.trafo_ends, 3, (0,)),
-        ("trafo_i_lv_ka", grid.trafo_ends, 3, (1,)),
-    ):
-        branch, side, element = ends[0], ends[1], ends[2]
-        keep = np.isin(side, sides)
-        target = np.empty((n_steps, out[name].shape[1]))
-        pf_kernels.end_loading(i_from, i_to, branch[keep], side[keep], element[keep],
-                               ends[coef][keep], target.shape[1], target)
-        out[name][:] = target
     # Slack power: what the network draws at the slack buses minus the other injections there.
-    s_ref = v[:, grid.ref] * np.conj((grid.ybus[grid.ref] @ v.T).T)
     on_ref = np.isin(grid.load_internal, grid.ref)
     g_on_ref = np.isin(grid.sgen_internal, grid.ref)
     s_other = (grid.s_base[grid.ref].sum()
                - (load_p[:, on_ref] + 1j * load_q[:, on_ref]) @ grid.load_factor[on_ref]
                + (sgen_p[:, g_on_ref] + 1j * sgen_q[:, g_on_ref]) @ grid.sgen_factor[g_on_ref])
-    s_slack = (s_ref.sum(axis=1) - s_other) * grid.base_mva
+    s_slack = (s_ref - s_other) * grid.base_mva
     out["p_slack_mw"][:] = s_slack.real
     out["q_slack_mvar"][:] = s_slack.imag
     out["converged"][:] = result.converged

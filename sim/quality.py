@@ -9,8 +9,9 @@ Part B" validation and substitution):
 - unreadable rows (customer, timestamp or value) — dropped and counted, never fatal;
 - duplicates — identical repeats dropped; conflicting repeats keep the first reading;
 - negative and impossible values (above ``max_kw`` × interval) — removed, then estimated;
-- spikes — readings far above their neighbours and the customer's robust level
-  (median + ``spike_mad`` × MAD, and > ``spike_ratio`` × both neighbours) — replaced;
+- spikes — isolated readings above ``spike_ratio`` × both neighbours and above
+  ``spike_level`` × the customer's 99.5th percentile (EV charging and heat-pump cycling are
+  legitimate steps; a meter glitch is far beyond them) — replaced;
 - stuck meters — the same non-zero reading ``stuck_steps`` times in a row — removed;
 - gaps — holes in the customer's regular grid: runs of at most ``max_repair_steps`` are filled
   by linear interpolation (flag ``repaired``), longer runs stay NaN and are reported;
@@ -55,7 +56,7 @@ class ScreeningConfig:
     tz: str = "Europe/Berlin"       # local time zone of the meters
     max_repair_steps: int = 4       # longest gap filled by interpolation [steps]
     max_kw: float = 250.0           # largest plausible mean power of one meter [kW]
-    spike_mad: float = 12.0         # spike: above median + spike_mad × MAD of the customer
+    spike_level: float = 3.0        # spike: above spike_level × the customer's 99.5th percentile
     spike_ratio: float = 4.0        # ... and above spike_ratio × both neighbours
     stuck_steps: int = 12           # identical non-zero readings in a row that mean stuck
 
@@ -299,11 +300,10 @@ def _spikes(v: np.ndarray, config: ScreeningConfig) -> np.ndarray:
     finite = v[np.isfinite(v)]
     if len(finite) < 10:
         return np.zeros(len(v), dtype=bool)
-    median = np.median(finite)
-    mad = max(np.median(np.abs(finite - median)), 1e-3 * max(abs(median), 1e-9))
+    level = config.spike_level * max(np.quantile(finite, 0.995), 1e-9)
     prev = np.concatenate([[np.nan], v[:-1]])
     nxt = np.concatenate([v[1:], [np.nan]])
     neighbours = np.fmax(prev, nxt)
     with np.errstate(invalid="ignore"):
-        return ((v > median + config.spike_mad * mad)
+        return ((v > level)
                 & (v > config.spike_ratio * np.nan_to_num(neighbours, nan=np.inf)))

@@ -121,3 +121,29 @@ def test_payment_history_csv_round_trip_and_errors(tmp_path):
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=r"line 7, column 'paid_eur'"):
         read_payment_history_csv(path, population)
+
+
+def test_shortest_allowed_history_still_scores():
+    scenario = make_scenario(credit={"history_months": 12})
+    population = build_population(scenario, net())
+    scored = assess_credit(population, scenario)
+    assert set(np.unique(scored["tier"].values)) <= set("ABCD")
+    assert np.isfinite(scored["arrears_probability"].values).all()
+
+
+def test_too_short_csv_history_is_an_input_error():
+    scenario = make_scenario(customers={"count": 30})
+    population = build_population(scenario, net())
+    short = synthesize_payment_history(population, scenario, months=6)
+    with pytest.raises(InputError, match="too short"):
+        assess_credit(population, scenario, history=short)
+
+
+def test_credit_is_invariant_to_customer_order():
+    scenario = make_scenario()
+    population = build_population(scenario, net())
+    forward = assess_credit(population, scenario)
+    backward = assess_credit(population.isel(customer=slice(None, None, -1)), scenario)
+    backward = backward.sortby("customer")
+    for name in ("credit_score", "tier", "arrears_probability", "warning"):
+        np.testing.assert_array_equal(backward[name].values, forward[name].values)

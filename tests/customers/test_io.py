@@ -84,3 +84,15 @@ def test_minimal_columns_and_bus_without_load(tmp_path):
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_customers_csv(tmp_path / "nope.csv", net())
+
+
+def test_scored_population_round_trips_with_credit_fields(tmp_path):
+    from tests.customers.feeder_case import feeder_case
+
+    _, population, _, _ = feeder_case()
+    path = write_customers_csv(population, tmp_path / "scored.csv")
+    back = read_customers_csv(path, net())
+    np.testing.assert_array_equal(back["tier"].values, population["tier"].values)
+    np.testing.assert_array_equal(back["warning"].values, population["warning"].values)
+    np.testing.assert_allclose(back["credit_score"].values, population["credit_score"].values,
+                               rtol=1e-9)

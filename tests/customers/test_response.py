@@ -127,3 +127,33 @@ def test_event_blocks_and_acceptance_logit():
     assert p[1] == pytest.approx(expected, rel=1e-12)
     worse = acceptance_probability(50.0, 0.2, 0.8, np.array(["D"]), config, deposit_eur=150.0)
     assert worse[0] < p[1]
+
+
+def test_expected_performance_and_survival():
+    from customers.response import draw_performance, event_survival, expected_performance
+
+    config = ResponseConfig(performance_mean=0.9, performance_sd=0.2)
+    rng = np.random.default_rng(1)
+    sample = draw_performance(rng.random(400_000), rng.random(400_000), config)
+    # Monte-Carlo error of the mean ≈ 0.2/√4e5 ≈ 3e-4: allow 4 standard errors.
+    assert expected_performance(config) == pytest.approx(sample.mean(), abs=1.3e-3)
+    assert expected_performance(config) < 0.9          # clipping at 1 costs more than at 0
+    np.testing.assert_allclose(event_survival(4, 0.1), [1.0, 0.9, 0.9 * 0.8, 0.9 * 0.8 * 0.7])
+
+
+#: Vectorized TOU response against the loop twin: same arithmetic, different summation order.
+TWIN_RTOL = 1e-12
+
+
+@settings(max_examples=15, deadline=None)
+@given(load=arrays(np.float64, (2, 72), elements=st.floats(0.0, 10.0, allow_subnormal=False)),
+       scale=arrays(np.float64, 2, elements=st.floats(0.0, 3.0)))
+def test_tou_response_matches_the_loop_twin(load, scale):
+    from tests.reference.response import tou_response_loops
+
+    config = ResponseConfig(own_elasticity=-0.2, cross_elasticity=0.05, conservation_effect=0.03)
+    hours, days = step_hours(TIME), step_days(TIME)
+    segment, r, share = price_segments(step_prices(hours, FLAT), step_prices(hours, TOU), hours)
+    fast = tou_response(load, days, segment, r, share, config, scale)
+    slow = tou_response_loops(load, days, segment, r, share, -0.2, 0.05, 0.03, scale)
+    np.testing.assert_allclose(fast, slow, rtol=TWIN_RTOL, atol=1e-12)

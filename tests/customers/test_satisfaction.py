@@ -70,3 +70,27 @@ def test_factor_measures():
                                [0.0, 0.125, 0.25, 0.75])
     seg = np.array(["residential"] * 3 + ["commercial"])
     np.testing.assert_allclose(fairness(np.array([0.0, 0.1, 0.3, 5.0]), seg), [0.1, 0, 0.2, 0])
+
+
+def test_baseline_satisfaction_sees_the_voltage_at_the_customers_bus():
+    import xarray as xr
+
+    from customers.satisfaction import baseline_satisfaction, customer_voltage
+    from tests.customers.feeder_case import feeder_case
+
+    scenario, population, profiles, _ = feeder_case()
+    buses = np.unique(population["bus"].values)
+    vm = np.ones((profiles.sizes["time"], len(buses)))
+    low_bus = int(population["bus"].values[0])
+    vm[: len(vm) // 4, buses == low_bus] = 0.93     # a quarter of the time below 0.95 p.u.
+    vm_pu = xr.DataArray(vm, dims=("time", "bus"), coords={"bus": buses})
+    at_customer = customer_voltage(population, vm_pu)
+    assert at_customer.shape == (population.sizes["customer"], profiles.sizes["time"])
+    scored = baseline_satisfaction(population, scenario, vm_pu=at_customer, profiles=profiles)
+    low = population["bus"].values == low_bus
+    np.testing.assert_allclose(scored["voltage_outside_share"].values[low], 0.25)
+    assert (scored["voltage_outside_share"].values[~low] == 0).all()
+    assert scored["satisfaction_weight"].sum() == pytest.approx(1.0)
+    assert scored["satisfaction_weight"].sel(factor="voltage_quality") > 0
+    assert (scored["satisfaction_before"].values[low]
+            < scored["satisfaction_before"].values[~low].min()).all()

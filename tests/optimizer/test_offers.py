@@ -160,3 +160,41 @@ def test_missing_credit_fields_is_an_input_error(case):
     scenario, population, profiles, design, _ = case
     with pytest.raises(InputError, match="tier"):
         build_offer_problem(scenario, population.drop_vars("tier"), profiles, design)
+
+
+def test_fatigue_and_max_events_limit_delivery(case):
+    scenario, population, profiles, design, problem = case
+    n = population.sizes["customer"]
+    choice = np.full(n, 1)                           # everyone on flat + cut2
+    events = _events(profiles, design)
+    blocks = [(s, e) for s, e in __import__("customers.response", fromlist=["x"]).event_blocks(
+        events)]
+    assert len(blocks) == 2
+    sure = np.ones(n)
+
+    def delivered(s):
+        replay = replay_offers(s, population, profiles, choice, events, draw=0, acceptance=sure)
+        cut = profiles["p_kw"].values - replay.p_kw
+        return [cut[:, a:b].sum() for a, b in blocks]
+
+    calm = delivered(scenario)
+    tired = delivered(scenario.model_copy(update={
+        "response": scenario.response.model_copy(update={"fatigue_per_event": 0.5})}))
+    assert tired[0] == pytest.approx(calm[0], rel=1e-12)   # nobody opts out before event 1
+    assert tired[1] < 0.75 * calm[1]
+    one = scenario.model_copy(update={"offers": scenario.offers.model_copy(update={
+        "curtailment": [scenario.offers.curtailment[0].model_copy(update={"max_events": 1}),
+                        scenario.offers.curtailment[1]]})})
+    limited = delivered(one)
+    assert limited[0] > 0 and limited[1] <= 0.0
+
+
+def test_problem_is_invariant_to_customer_order(case):
+    scenario, population, profiles, design, problem = case
+    reverse = slice(None, None, -1)
+    flipped = build_offer_problem(scenario, population.isel(customer=reverse),
+                                  profiles.isel(customer=reverse), design)
+    for name in ("delta_kw", "acceptance", "incentive_eur", "bill_change_eur", "bad_debt_eur",
+                 "satisfaction", "eligible"):
+        np.testing.assert_allclose(getattr(flipped, name)[::-1], getattr(problem, name),
+                                   rtol=1e-12, atol=1e-12, err_msg=name)

@@ -54,3 +54,23 @@ def end_loading(i_from, i_to, end_branch, end_side, end_element, end_coef, n_ele
         current = i_from[:, branch] if side == 0 else i_to[:, branch]
         out[:, element] = np.maximum(out[:, element], coef * current)
     return out
+
+
+def step_outputs(v, bus_internal, br_from, br_to, yff, yft, ytf, ytt, line_ends, trafo_ends,
+                 n_line, n_trafo, ybus, ref):
+    """Every per-step result of `sim.pf_kernels.step_outputs`, as a dict of arrays."""
+    i_from, i_to, loss = branch_currents(v, br_from, br_to, yff, yft, ytf, ytt)
+    v_bus = v[:, bus_internal]
+    hv, lv = trafo_ends[1] == 0, trafo_ends[1] == 1
+    s_ref = (v[:, ref] * np.conj(np.asarray(ybus[ref] @ v.T).T)).sum(axis=1)
+    return {
+        "vm": np.abs(v_bus),
+        "va": np.degrees(np.angle(v_bus)),
+        "line_pct": end_loading(i_from, i_to, *line_ends[:3], line_ends[4], n_line),
+        "line_ka": end_loading(i_from, i_to, *line_ends[:3], line_ends[3], n_line),
+        "trafo_pct": end_loading(i_from, i_to, *trafo_ends[:3], trafo_ends[4], n_trafo),
+        "trafo_hv_ka": end_loading(i_from, i_to, *(e[hv] for e in trafo_ends[:4]), n_trafo),
+        "trafo_lv_ka": end_loading(i_from, i_to, *(e[lv] for e in trafo_ends[:4]), n_trafo),
+        "s_ref": s_ref,
+        "loss": loss,
+    }

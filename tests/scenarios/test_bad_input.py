@@ -243,7 +243,7 @@ def test_unwritable_output_folder(cli, tiny_scenario, tmp_path):
     # file where a folder should be fails the same way for every user.
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    result = cli.invoke(app, ["run", str(tiny_scenario), "-o", str(blocker / "out")])
+    result = cli.invoke(app, ["simulate", str(tiny_scenario), "-o", str(blocker / "out")])
     line = _single_error_line(result.stderr)
     assert result.exit_code == 1
     assert str(blocker / "out") in line and "cannot write" in line

@@ -1,10 +1,11 @@
 """`gridflex batch`: sweep expansion, job planning, and real runs on a 2-worker LocalCluster.
 
 The end-to-end batch test runs the real pipeline on tiny CIGRE LV scenarios (one of which
-fails on purpose: an unknown pandapower network), then reruns to prove resume (marker files
-untouched) and recomputation after an edit. A second cluster test uses a small stand-in job
-function (pickled by value to the workers) to exercise what the pipeline cannot easily do on
-demand: a job that crashes its worker process and a job with an internal bug.
+fails on purpose: an unknown pandapower network) through `gridflex batch`, then reruns to prove
+resume (markers untouched) and that a job killed before its marker is redone. A second test
+uses a small stand-in job function (pickled by value to the workers) for what the pipeline
+cannot do cheaply on demand: an internal bug, an infeasible job, a job that kills its worker
+process (slow), and an edited scenario that must be recomputed.
 """
 
 from __future__ import annotations
@@ -138,27 +139,27 @@ def _marker_mtimes(out: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{MARKER}")}
 
 
-def test_batch_runs_resumes_and_recomputes_on_a_local_cluster(
-    make_scenario, cli, tmp_path, scheduler_address
-):
+def test_batch_runs_and_resumes_the_real_pipeline(make_scenario, cli, tmp_path, scheduler_address):
     good = make_scenario({"sweep": SWEEP})
     bad = make_scenario({"name": "bad-network", "network": {"source": "pandapower:no_such_feeder"}})
     out = tmp_path / "out"
 
-    result = cli.invoke(app, ["batch", str(good), str(bad), "-o", str(out), "--workers", "2"])
+    result = cli.invoke(
+        app, ["batch", str(good), str(bad), "-o", str(out), "--scheduler", scheduler_address]
+    )
     assert result.exit_code == 1, result.output
     assert "2 done, 0 already done (skipped), 1 failed" in result.stdout
-    assert "no_such_feeder" in result.stdout
+    assert "failed bad-network-" in result.stdout and "no_such_feeder" in result.stdout
     assert "Traceback" not in result.output
 
-    ids = [p.id for p in expand_sweep(load_scenario(good))]
-    for job_id in ids:
-        assert (out / job_id / "result.nc").is_file()
-        marker = json.loads((out / job_id / MARKER).read_text())
-        assert marker["content_hash"] == scenario_hash(
-            next(p.scenario for p in expand_sweep(load_scenario(good)) if p.id == job_id)
-        )
+    points = expand_sweep(load_scenario(good))
+    for point in points:
+        assert (out / point.id / "result.nc").is_file()
+        marker = json.loads((out / point.id / MARKER).read_text())
+        assert marker["content_hash"] == scenario_hash(point.scenario)
+        assert marker["values"] == point.values
     assert not any(p.name.startswith("bad-network") for p in out.iterdir())
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no staging or temp files
 
     table = pd.read_csv(out / "summary.csv")
     assert sorted(table["status"]) == ["done", "done", "failed"]
@@ -171,33 +172,28 @@ def test_batch_runs_resumes_and_recomputes_on_a_local_cluster(
         done = summary["status"].values == "done"
         assert np.isfinite(summary["peak_kw_before"].values[done]).all()
         assert np.isnan(summary["peak_kw_before"].values[~done]).all()
-        for job_id in ids:
-            with xr.open_dataset(out / job_id / "result.nc", engine="h5netcdf") as run:
+        for point in points:
+            with xr.open_dataset(out / point.id / "result.nc", engine="h5netcdf") as run:
                 assert float(run["peak_kw_before"]) == pytest.approx(
-                    float(summary["peak_kw_before"].sel(scenario=job_id))
+                    float(summary["peak_kw_before"].sel(scenario=point.id))
                 )
 
     # Rerun: the two finished jobs are skipped (markers untouched), the bad one fails again.
     before = _marker_mtimes(out)
     report = run_batch([str(good), str(bad)], out, scheduler=scheduler_address, progress=False)
     assert [o.status for o in report.outcomes] == ["skipped", "skipped", "failed"]
+    assert report.outcomes[0].kpis["peak_kw_before"] == pytest.approx(
+        float(table.set_index("id").loc[points[0].id, "peak_kw_before"])
+    )
     assert _marker_mtimes(out) == before
 
-    # A job killed before its marker was written counts as not done: only it runs again.
-    (out / ids[0] / MARKER).unlink()
+    # A job killed before its marker was written is not done: only it runs again.
+    (out / points[0].id / MARKER).unlink()
     report = run_batch([str(good)], out, scheduler=scheduler_address, progress=False)
-    assert {o.id: o.status for o in report.outcomes} == {ids[0]: "done", ids[1]: "skipped"}
-    assert _marker_mtimes(out)[ids[1]] == before[ids[1]]
-
-    # Editing the scenario keeps the ids but changes the hashes: both are recomputed.
-    text = good.read_text().replace("price_eur_per_kwh = 0.45", "price_eur_per_kwh = 0.55")
-    assert text != good.read_text()
-    good.write_text(text)
-    before = _marker_mtimes(out)
-    report = run_batch([str(good)], out, scheduler=scheduler_address, progress=False)
-    assert [o.status for o in report.outcomes] == ["done", "done"]
-    after = _marker_mtimes(out)
-    assert all(after[i] > before[i] for i in ids)
+    assert {o.id: o.status for o in report.outcomes} == {
+        points[0].id: "done", points[1].id: "skipped"
+    }
+    assert _marker_mtimes(out)[points[1].id] == before[points[1].id]
 
 
 # --- a real LocalCluster with a stand-in job function ----------------------------------------
@@ -227,15 +223,13 @@ def pickled_by_value():
     cloudpickle.unregister_pickle_by_value(module)
 
 
-def test_internal_errors_and_infeasibility_are_reported_not_fatal(
+def test_failures_are_reported_and_edited_scenarios_recomputed(
     make_scenario, tmp_path, pickled_by_value, scheduler_address
 ):
     paths = [make_scenario({"name": f"count-{n}", "customers": {"count": n}}) for n in (12, 14, 15)]
     out = tmp_path / "out"
-    report = run_batch(
-        [str(p) for p in paths], out, scheduler=scheduler_address, progress=False,
-        runner=_stand_in_runner,
-    )
+    # The default: a fresh LocalCluster of 2 worker processes.
+    report = run_batch([str(p) for p in paths], out, workers=2, progress=False, runner=_stand_in_runner)
     by_name = {o.name: o for o in report.outcomes}
     assert [o.name for o in report.outcomes] == ["count-12", "count-14", "count-15"]
     assert by_name["count-12"].status == "done"
@@ -250,9 +244,24 @@ def test_internal_errors_and_infeasibility_are_reported_not_fatal(
     assert "2 failed" in report.summary_text()
     for name in ("count-14", "count-15"):
         assert not (out / by_name[name].id).exists()
-    done_dir = out / by_name["count-12"].id
-    assert completed_kpis(done_dir, "another-hash") is None
-    assert completed_kpis(done_dir, json.loads((done_dir / MARKER).read_text())["content_hash"])
+
+    # Unchanged: skipped. Edited (same name, so same id): recomputed.
+    job_dir = out / by_name["count-12"].id
+    first_marker = json.loads((job_dir / MARKER).read_text())
+    mtime = (job_dir / MARKER).stat().st_mtime_ns
+    again = run_batch([str(paths[0])], out, scheduler=scheduler_address, progress=False,
+                      runner=_stand_in_runner)
+    assert [o.status for o in again.outcomes] == ["skipped"]
+    assert (job_dir / MARKER).stat().st_mtime_ns == mtime
+    paths[0].write_text(paths[0].read_text().replace("ev_share = 0.3", "ev_share = 0.5"))
+    edited = run_batch([str(paths[0])], out, scheduler=scheduler_address, progress=False,
+                       runner=_stand_in_runner)
+    assert [(o.id, o.status) for o in edited.outcomes] == [(by_name["count-12"].id, "done")]
+    assert edited.outcomes[0].kpis == {"peak_kw_before": pytest.approx(12 * 0.5)}
+    second_marker = json.loads((job_dir / MARKER).read_text())
+    assert second_marker["content_hash"] != first_marker["content_hash"]
+    assert completed_kpis(job_dir, first_marker["content_hash"]) is None
+    assert completed_kpis(job_dir, second_marker["content_hash"]) == {"peak_kw_before": 6.0}
 
 
 @pytest.mark.slow

@@ -125,22 +125,26 @@ def test_fixed_point_kernel_matches_twin(grid_factory, source):
         np.testing.assert_allclose(result.v[t], v, rtol=0, atol=KERNEL_TWIN_ATOL_PU)
 
 
-def test_branch_kernels_match_twin(grid_factory):
+def test_output_kernel_matches_twin(grid_factory):
     net, grid = grid_factory("pandapower:cigre_lv")
     v = solve(grid, *random_injections(net, 4, seed=5)).v
-    n_branch = len(grid.br_from)
-    i_from, i_to, loss = np.empty((4, n_branch)), np.empty((4, n_branch)), np.empty(4)
-    pf_kernels.branch_currents(np.ascontiguousarray(v.real), np.ascontiguousarray(v.imag),
-                               grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt,
-                               i_from, i_to, loss)
-    expected = twin.branch_currents(v, grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt)
-    for got, want in zip((i_from, i_to, loss), expected, strict=True):
-        np.testing.assert_allclose(got, want, rtol=BRANCH_TWIN_RTOL, atol=1e-15)
-    ends = grid.line_ends
-    out = np.empty((4, len(grid.line_index)))
-    pf_kernels.end_loading(i_from, i_to, ends[0], ends[1], ends[2], ends[4], out.shape[1], out)
-    np.testing.assert_allclose(out, twin.end_loading(i_from, i_to, ends[0], ends[1], ends[2], ends[4],
-                                                     out.shape[1]), rtol=BRANCH_TWIN_RTOL)
+    n_bus, n_line, n_trafo = len(grid.bus_index), len(grid.line_index), len(grid.trafo_index)
+    got = {"vm": np.empty((4, n_bus)), "va": np.empty((4, n_bus)),
+           "line_pct": np.empty((4, n_line)), "line_ka": np.empty((4, n_line)),
+           "trafo_pct": np.empty((4, n_trafo)), "trafo_hv_ka": np.empty((4, n_trafo)),
+           "trafo_lv_ka": np.empty((4, n_trafo)), "s_ref": np.empty(4, dtype=complex),
+           "loss": np.empty(4)}
+    ref_rows = grid.ybus[grid.ref]
+    pf_kernels.step_outputs(
+        np.ascontiguousarray(v.real), np.ascontiguousarray(v.imag), grid.bus_internal,
+        grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt,
+        *grid.line_ends, *grid.trafo_ends, grid.ref, ref_rows.indptr.astype(np.int64),
+        ref_rows.indices.astype(np.int64), ref_rows.data.astype(complex), *got.values())
+    expected = twin.step_outputs(v, grid.bus_internal, grid.br_from, grid.br_to, grid.y_ff, grid.y_ft,
+                                 grid.y_tf, grid.y_tt, grid.line_ends, grid.trafo_ends, n_line,
+                                 n_trafo, grid.ybus, grid.ref)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=BRANCH_TWIN_RTOL, atol=1e-14, err_msg=name)
 
 
 def test_non_converged_steps_are_retried_and_counted(grid_factory):

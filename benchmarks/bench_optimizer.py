@@ -1,0 +1,192 @@
+"""Optimizer benchmark: Pyomo build + hand-off vs the same model built directly with highspy.
+
+Run ``python -m benchmarks.bench_optimizer --sizes 1000,10000,100000`` (set
+``OPENBLAS_NUM_THREADS=1``). For each size it builds one seeded synthetic problem
+(`optimizer.synthetic`, 10 offers × 96 design steps by default) and measures, in one process:
+
+* ``pyomo``: NumPy preparation + Pyomo model (`optimizer.model.build_model`), hand-off
+  (`optimizer.handoff.to_highs`), LP-fix solve (`optimizer.solve`);
+* ``direct``: the same NumPy preparation, the same rows assembled as scipy CSR and passed with
+  `highspy.Highs.passModel` (the floor), the same LP-fix solve;
+* ``cluster``: cluster mode end to end (`solve_offers(method="cluster")`).
+
+It prints a Markdown table: times [s], matrix size, objective, certified gap, and the ratio
+of Pyomo build + hand-off to direct build + hand-off. Both paths must reach the same LP bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import time
+from types import SimpleNamespace
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.handoff import HighsModel, gc_paused, to_highs
+from optimizer.model import build_model, cost_coefficients
+from optimizer.pairs import PairData, build_pairs
+from optimizer.problem import OfferProblem
+from optimizer.solve import _solve_lp_fix, make_solution, solve_offers
+from optimizer.synthetic import synthetic_problem
+from scenarios.schema import SolverConfig
+
+
+def direct_highs(problem: OfferProblem, threads: int = 1) -> tuple[HighsModel, PairData]:
+    """The model of `optimizer.model` assembled straight from the pair arrays (no Pyomo)."""
+    pairs = build_pairs(problem)
+    p, n = pairs.customer.size, pairs.n_customers
+    peak = p
+    ncol = p + 1
+    blocks, lower, upper, labels = [], [], [], []
+    one = sp.csr_array((np.ones(p), (pairs.customer, np.arange(p))), shape=(n, ncol))
+    blocks.append(one)
+    lower.append(pairs.counts)
+    upper.append(pairs.counts)
+    rows = pairs.peak_rows
+    epi = sp.hstack([rows, sp.csr_array(-np.ones((rows.shape[0], 1)))], format="csr")
+    blocks.append(epi)
+    lower.append(np.full(rows.shape[0], -np.inf))
+    upper.append(-pairs.base_kw[pairs.peak_steps])
+    labels += [("peak", int(t)) for t in pairs.peak_steps]
+    start = n + rows.shape[0]
+    row_of: dict = {label: [start - rows.shape[0] + j] for j, label in enumerate(labels)}
+
+    def single(name, coef, lo, hi):
+        nonlocal start
+        blocks.append(sp.csr_array(np.append(coef, 0.0)[None, :]))
+        lower.append(np.array([lo]))
+        upper.append(np.array([hi]))
+        row_of[name] = [start]
+        start += 1
+
+    dearest = np.maximum.reduceat(pairs.incentive, pairs.ptr[:-1]).sum()
+    if np.isfinite(problem.budget_eur) and dearest > problem.budget_eur:
+        single("budget", pairs.incentive, -np.inf, problem.budget_eur)
+    worst = np.minimum.reduceat(pairs.satisfaction, pairs.ptr[:-1]).sum()
+    if worst < n * problem.satisfaction_floor_mean:
+        single("satisfaction_mean", pairs.satisfaction, n * problem.satisfaction_floor_mean, np.inf)
+    band = problem.revenue_band_eur
+    if np.isfinite(band):
+        hi = np.maximum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
+        lo = np.minimum.reduceat(pairs.revenue, pairs.ptr[:-1]).sum()
+        if hi > band or lo < -band:
+            single("revenue_up", pairs.revenue, -np.inf, band)
+            single("revenue_down", pairs.revenue, -band, np.inf)
+    for cap in pairs.capacity:
+        blocks.append(sp.hstack([cap.matrix, sp.csr_array((cap.matrix.shape[0], 1))], format="csr"))
+        lower.append(cap.lower)
+        upper.append(cap.upper)
+        for j in range(cap.step.size):
+            row_of.setdefault((cap.family, int(cap.element[j]), int(cap.step[j])), []).append(start + j)
+        start += cap.step.size
+    A = sp.vstack(blocks, format="csc")
+    n_obj = n
+    value = problem.peak_value_eur_per_kw
+    cost = np.append(
+        cost_coefficients(problem, pairs)
+        - problem.satisfaction_value_eur * pairs.satisfaction / n_obj,
+        value,
+    )
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = ncol, A.shape[0]
+    lp.col_cost_ = cost
+    lp.offset_ = -value * pairs.base_peak_kw
+    lp.col_lower_ = np.append(np.zeros(p), pairs.peak_lower_kw)
+    lp.col_upper_ = np.append(np.ones(p), np.inf)
+    lp.row_lower_, lp.row_upper_ = np.concatenate(lower), np.concatenate(upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, A.shape[0]
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * p + [highspy.HighsVarType.kContinuous]
+    h = highspy.Highs()
+    h.silent()
+    h.setOptionValue("threads", threads)
+    h.passModel(lp)
+    hm = HighsModel(
+        highs=h, x_col=np.arange(p), peak_col=peak, slack_col={}, row_of=row_of, sign=-1.0,
+        n_rows=A.shape[0], n_cols=ncol, nnz=int(A.nnz), integer_cols=np.arange(p),
+    )
+    return hm, pairs
+
+
+def build_direct_highspy(problem: OfferProblem) -> HighsModel:
+    """The floor for `benchmarks/test_bench_model_build.py`: the model loaded in HiGHS."""
+    return direct_highs(problem)[0]
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def bench_size(n: int, offers: int, steps: int, config: SolverConfig, clusters: int, seed: int):
+    problem = synthetic_problem(n, offers, steps, seed=seed, trafos=3, budget_eur=20.0 * n,
+                                satisfaction_floor_mean=0.6)
+    out = {}
+    gc.collect()
+    with gc_paused():
+        t0 = time.perf_counter()
+        hm, pairs = direct_highs(problem, config.threads)
+        t1 = time.perf_counter()
+        fake = SimpleNamespace(pair_data=pairs, S=pairs.peak_steps)
+        choice, bound, status, frac = _solve_lp_fix(hm, fake, config, t1 + config.time_limit_s)
+        t2 = time.perf_counter()
+        direct = make_solution(problem, choice, bound, status, "lp-fix", build_s=t1 - t0,
+                               handoff_s=0.0, solve_s=t2 - t1, hm=hm, peak_rows=pairs.peak_steps.size,
+                               fractional=frac)
+    out["direct"] = direct
+    del hm
+    gc.collect()
+    with gc_paused():
+        t0 = time.perf_counter()
+        model = build_model(problem)
+        t1 = time.perf_counter()
+        hm = to_highs(model, threads=config.threads)
+        t2 = time.perf_counter()
+        choice, bound, status, frac = _solve_lp_fix(hm, model, config, t2 + config.time_limit_s)
+        t3 = time.perf_counter()
+        pyomo = make_solution(problem, choice, bound, status, "lp-fix", build_s=t1 - t0,
+                              handoff_s=t2 - t1, solve_s=t3 - t2, hm=hm, peak_rows=len(model.S),
+                              fractional=frac)
+    out["pyomo"] = pyomo
+    del model, hm
+    gc.collect()
+    t0 = time.perf_counter()
+    out["cluster"] = solve_offers(problem, config, method="cluster")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="Customer counts, comma-separated.")
+    parser.add_argument("--offers", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=96)
+    parser.add_argument("--time-limit", type=float, default=120.0)
+    parser.add_argument("--mip-gap", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clusters", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = SolverConfig(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
+    print(f"highspy {highspy.Highs().version()}  offers {args.offers}  steps {args.steps}  "
+          f"mip_gap {args.mip_gap}  threads {args.threads}")
+    print("| customers | path | build s | hand-off s | solve s | total s | rows | nonzeros "
+          "| objective EUR | gap | status | Pyomo÷direct build+hand-off |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in (int(s) for s in args.sizes.split(",")):
+        res = bench_size(n, args.offers, args.steps, config, args.clusters, args.seed)
+        floor = res["direct"].build_s + res["direct"].handoff_s
+        for name, s in res.items():
+            ratio = (s.build_s + s.handoff_s) / floor if name == "pyomo" else float("nan")
+            total = s.build_s + s.handoff_s + s.solve_s
+            print(f"| {n} | {name} | {s.build_s:.2f} | {s.handoff_s:.2f} | {s.solve_s:.2f} | "
+                  f"{total:.2f} | {s.rows} | {s.nonzeros} | {s.objective:.2f} | {s.gap:.1e} | "
+                  f"{s.status} | {'' if np.isnan(ratio) else f'{ratio:.1f}×'} |", flush=True)
+        print(f"<!-- peak RSS so far {_peak_rss_gb():.2f} GB -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()

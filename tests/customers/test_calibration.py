@@ -1,0 +1,91 @@
+"""Calibration recovers the parameters the simulator was given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customers.calibration import CalibrationConfig, calibrate
+from scenarios.errors import InputError
+from scenarios.schema import WeatherConfig
+from sim.profiles import simulate_profiles
+from sim.weather import build_weather
+from tests.sim.population_factory import make_population, year_index
+
+ENERGY_RTOL = 0.08           # vs the annual_kwh parameter (the draw itself varies, see test_profiles)
+ENERGY_RTOL_REALIZED = 0.02  # vs the energy the simulator actually produced, no heating
+ENERGY_RTOL_HEATED = 0.10    # heating and base load share the winter evenings
+HEAT_RTOL = 0.05             # kW/K of the heat pumps
+WEIGHT_ATOL = 0.25           # residential share of the shape (vs commercial)
+NOISE_ATOL = 0.06            # noise sd, customers without heating
+N = 24
+
+
+@pytest.fixture(scope="module")
+def case():
+    population = make_population(N, seed=7, ev_share=0.0, ac_share=0.0, pv_share=0.0,
+                                 heat_pump_share=0.4, electric_heating_share=0.0)
+    rng = np.random.default_rng(1)
+    share = rng.uniform(0.0, 1.0, N)
+    population = population.assign(
+        shape_weight_residential=("customer", share),
+        shape_weight_commercial=("customer", 1.0 - share),
+        noise_sd=("customer", rng.uniform(0.05, 0.4, N)),
+        annual_kwh=("customer", rng.uniform(2000.0, 8000.0, N)),
+    )
+    time = year_index(2016)
+    weather = build_weather(WeatherConfig(), time, seed=2, base_dir=Path("."))
+    ds = simulate_profiles(population, weather, seed=3, country="DE")
+    meter = pd.DataFrame({
+        "customer_id": np.repeat(ds["customer"].values, len(time)),
+        "timestamp": np.tile(time.values, N),
+        "kwh": (ds["p_kw"].values * 0.25).ravel(),
+    })
+    config = CalibrationConfig(shape_segments=("residential", "commercial"))
+    fitted = calibrate(meter, weather["temperature_c"].to_series(), config, bus=3)
+    truth = population.to_dataframe()
+    truth["realized_kwh_per_year"] = ds["p_kw"].mean("time").values * 8760.0
+    return truth, fitted.set_index("customer_id")
+
+
+def test_heating_is_detected_and_sized(case):
+    truth, fitted = case
+    assert (fitted["has_heat_pump"] == truth["has_heat_pump"]).all()
+    hp = truth["has_heat_pump"]
+    np.testing.assert_allclose(fitted.loc[hp, "heat_kw_per_degc"], truth.loc[hp, "heat_kw_per_degc"],
+                               rtol=HEAT_RTOL)
+    assert (fitted.loc[~hp, "heat_kw_per_degc"] < 0.02).all()
+
+
+def test_annual_energy(case):
+    truth, fitted = case
+    hp = truth["has_heat_pump"]
+    np.testing.assert_allclose(fitted.loc[~hp, "annual_kwh"], truth.loc[~hp, "annual_kwh"],
+                               rtol=ENERGY_RTOL)
+    np.testing.assert_allclose(fitted.loc[~hp, "annual_kwh"],
+                               truth.loc[~hp, "realized_kwh_per_year"], rtol=ENERGY_RTOL_REALIZED)
+    np.testing.assert_allclose(fitted.loc[hp, "annual_kwh"], truth.loc[hp, "annual_kwh"],
+                               rtol=ENERGY_RTOL_HEATED)
+
+
+def test_shape_weights_and_noise(case):
+    truth, fitted = case
+    np.testing.assert_allclose(fitted["shape_weight_residential"], truth["shape_weight_residential"],
+                               atol=WEIGHT_ATOL)
+    r = np.corrcoef(fitted["shape_weight_residential"], truth["shape_weight_residential"])[0, 1]
+    assert r > 0.9
+    hp = truth["has_heat_pump"]
+    np.testing.assert_allclose(fitted.loc[~hp, "noise_sd"], truth.loc[~hp, "noise_sd"],
+                               atol=NOISE_ATOL)
+    assert (fitted["bus"] == 3).all()
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="missing column"):
+        calibrate(pd.DataFrame({"customer_id": [1], "kwh": [1.0]}))
+    with pytest.raises(InputError, match="shape_segments"):
+        calibrate(pd.DataFrame({"customer_id": [1, 1], "timestamp": ["2016-01-01 00:00", "2016-01-01 00:15"],
+                                "kwh": [1.0, 1.0]}), config=CalibrationConfig(shape_segments=("x",)))
