@@ -51,14 +51,23 @@ class Verdict:
 
 
 def figures(results_path: Path) -> tuple[dict[str, dict], dict]:
-    """Gated figures of gridflex's own cases in a run: ``{case: {calibrated, median_s, ...}}``."""
+    """Gated figures of gridflex's own rows in a run: ``{key: {calibrated, median_s, ...}}``.
+
+    The key is the case name for the main ``gridflex`` row, ``"case [implementation]"`` for
+    another gridflex entry point measured on the same case (e.g. the Dataset-producing wrapper).
+    """
     rows, header = load_rows(results_path)
     cases = {
-        r.case: {"calibrated": r.calibrated, "median_s": r.median_s, "min_s": r.min_s,
-                 "calibration_s": r.calibration_s, "rounds": r.rounds}
-        for r in rows if r.implementation == GRIDFLEX
+        gate_key(r.case, r.implementation): {
+            "calibrated": r.calibrated, "median_s": r.median_s, "min_s": r.min_s,
+            "calibration_s": r.calibration_s, "rounds": r.rounds}
+        for r in rows if not r.peer
     }
     return cases, header
+
+
+def gate_key(case: str, implementation: str) -> str:
+    return case if implementation == GRIDFLEX else f"{case} [{implementation}]"
 
 
 def record_baseline(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,

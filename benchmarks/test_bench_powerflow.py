@@ -1,12 +1,18 @@
 """Time-series AC power flow: gridflex next to pandapower, lightsim2grid and power-grid-model.
 
 Every engine is fed the same injections: each grid's own SimBench profiles (load P/Q and sgen P
-of the first ``steps`` quarter hours of the SimBench year). gridflex is timed on
-``run_timeseries`` with a prepared `GridModel` (the labelled Dataset included); each peer on its
-solve only, as its adapter in `benchmarks/peers_powerflow.py` reports it (model conversion is
-set-up for every engine). pandapower's ``run_timeseries`` costs ~20 ms/step, so it runs
-``peer_steps`` steps and is scaled to the case (marked in the report). Each peer's largest
-voltage difference to gridflex on the same steps is recorded with its figure.
+of the first ``steps`` quarter hours of the SimBench year), from the power-flow engineer's
+`benchmarks.bench_powerflow.profile_injections`. Two gridflex rows per grid:
+
+- ``gridflex``: `sim.powerflow.solve` on a prepared `GridModel` (`bench_powerflow.solve_case`):
+  bus voltages of every step, the same output the peers produce — the compared figure;
+- ``gridflex run_timeseries``: the public `run_timeseries` (branch currents, loadings, losses
+  and the labelled, validated Dataset on top) — gated too, so output costs cannot creep in.
+
+Each peer is timed on its solve only, as its adapter in `benchmarks/peers_powerflow.py` reports
+it (model conversion is set-up for every engine). pandapower's ``run_timeseries`` costs ~20
+ms/step, so it runs ``peer_steps`` steps and is scaled (marked in the report). A peer must agree
+with gridflex's voltages to `PEER_AGREEMENT_PU` on the same steps to be compared at all.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 import pytest
 
 from benchmarks import peers_powerflow as peers
+from benchmarks.bench_powerflow import profile_injections, solve_case
 
 #: Voltage agreement a peer must reach to be compared at all [p.u.] (PEERS.md: pgm's trafo
 #: model differs by up to 7e-7, pandapower at its default tolerance by ~1e-8).
@@ -23,22 +30,9 @@ PEER_AGREEMENT_PU = 1e-5
 PEER_ROUNDS = {"pandapower run_timeseries": 2, "lightsim2grid": 3, "power-grid-model": 3}
 
 
-def simbench_injections(net, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``[steps, element]`` load P, load Q and sgen P [MW], [Mvar] from the net's SimBench profiles."""
-    import simbench
-
-    profiles = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
-
-    def table(element: str, variable: str) -> np.ndarray:
-        frame = profiles[(element, variable)].reindex(columns=net[element].index)
-        return np.ascontiguousarray(frame.to_numpy(dtype=float)[:steps])
-
-    return table("load", "p_mw"), table("load", "q_mvar"), table("sgen", "p_mw")
-
-
 @pytest.fixture(scope="module")
 def prepared(size: str, network_factory):
-    """``source → (net, GridModel, (load_p, load_q, sgen_p), vm_pu [steps, bus])`` for this size."""
+    """``case → (net, GridModel, injections, vm_pu [steps, bus])`` for this size."""
     from sim.powerflow import prepare_grid, run_timeseries
 
     cache: dict[str, tuple] = {}
@@ -48,7 +42,7 @@ def prepared(size: str, network_factory):
             p = case.params(size)
             net = network_factory(p["source"])
             grid = prepare_grid(net)
-            injections = simbench_injections(net, p["steps"])
+            injections = profile_injections(net, p["steps"])
             reference = run_timeseries(grid, *injections)
             vm = reference["vm_pu"].reindex(bus=net.bus.index).to_numpy()
             cache[case.name] = (net, grid, injections, vm)
@@ -59,12 +53,21 @@ def prepared(size: str, network_factory):
 
 @pytest.mark.cases("powerflow")
 def test_powerflow_gridflex(measure, size, case, prepared):
+    _, grid, injections, _ = prepared(case)
+    steps = case.params(size)["steps"]
+    result = measure(case, "gridflex", lambda: solve_case(grid, injections), units=steps,
+                     unit="steps", note="voltages of every step (as the peers)")
+    assert bool(result.converged.all())
+
+
+@pytest.mark.cases("powerflow")
+def test_powerflow_gridflex_dataset(measure, size, case, prepared):
     from sim.powerflow import run_timeseries
 
-    net, grid, injections, _ = prepared(case)
+    _, grid, injections, _ = prepared(case)
     steps = case.params(size)["steps"]
-    ds = measure(case, "gridflex", lambda: run_timeseries(grid, *injections), units=steps,
-                 unit="steps")
+    ds = measure(case, "gridflex run_timeseries", lambda: run_timeseries(grid, *injections),
+                 units=steps, unit="steps", note="+ branch flows, loadings, Dataset")
     assert bool(ds["converged"].all())
 
 
@@ -81,7 +84,7 @@ PEERS = {
 def test_powerflow_peer(measure, benchmark, size, case, prepared, peer):
     adapter, module = PEERS[peer]
     pytest.importorskip(module, reason=f"{peer} not installed (optional `peers` extra)")
-    net, _, (load_p, load_q, sgen_p), vm_gridflex = prepared(case)
+    net, _, (load_p, load_q, sgen_p, _), vm_gridflex = prepared(case)
     p = case.params(size)
     steps = p["peer_steps"] if peer.startswith("pandapower") else p["steps"]
     args = (net, load_p[:steps], load_q[:steps], sgen_p[:steps])

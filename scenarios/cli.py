@@ -255,12 +255,21 @@ def calibrate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Customers CSV to write.")] = Path(
         "customers.csv"
     ),
+    weather: Annotated[
+        Path | None, typer.Option(help="Weather CSV (timestamp,temperature_c,ghi_w_m2) of the period.")
+    ] = None,
+    bus: Annotated[int | None, typer.Option(help="Bus of every customer.")] = None,
+    buses: Annotated[
+        Path | None, typer.Option(help="CSV customer_id,bus giving each customer's bus.")
+    ] = None,
 ) -> None:
     """Fit per-customer load parameters from meter data and write a customers file."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import calibrate_meter_file
 
-        typer.echo(calibrate_meter_file(meter_file, out))
+        typer.echo(
+            calibrate_meter_file(meter_file, out, weather_file=weather, bus=bus, buses_file=buses)
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover
