@@ -115,8 +115,11 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int) 
             rows.append({"grid": code, "engine": f"{name} (failed: {type(exc).__name__}: {exc})",
                          "steps_s": np.nan, "dvm": np.nan})
             continue
-        rows.append({"grid": code, "engine": name, "steps_s": steps / seconds,
-                     "dvm": max_dvm(vm_peer[check])})
+        dvm = max_dvm(vm_peer[check])
+        if not dvm < 1e-3:  # a peer that returns no solution must not count as fast
+            name = f"{name} (INVALID: no solution returned)"
+        rows.append({"grid": code, "engine": name, "steps_s": steps / seconds if dvm < 1e-3 else np.nan,
+                     "dvm": dvm})
     return rows
 
 

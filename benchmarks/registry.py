@@ -78,7 +78,7 @@ CASES: tuple[Case, ...] = (
     _powerflow_case(
         "1-LV-rural1--0-sw", "SimBench LV rural feeder (15 buses), its own SimBench profiles.",
         tiny={"steps": 96, "peer_steps": 8},
-        quick={"steps": 2976, "peer_steps": 16},
+        quick={"steps": 2976, "peer_steps": 8},
         full={"steps": _YEAR, "peer_steps": 200},
     ),
     _powerflow_case(
@@ -91,7 +91,7 @@ CASES: tuple[Case, ...] = (
     ),
     _powerflow_case(
         "1-MV-urban--0-sw", "SimBench MV urban grid (150 buses), its own SimBench profiles.",
-        quick={"steps": 2976, "peer_steps": 16},
+        quick={"steps": 2976, "peer_steps": 8},
         full={"steps": _YEAR, "peer_steps": 200},
     ),
     Case(

@@ -169,6 +169,17 @@ def event_blocks(event: np.ndarray) -> list[tuple[int, int]]:
                     strict=True))
 
 
+def trim_events(event: np.ndarray, steps: int) -> np.ndarray:
+    """Each event block cut to at most ``steps`` central steps (a contract's own event length
+    inside a longer event window centred on the peak)."""
+    out = np.zeros(len(event), dtype=bool)
+    for start, stop in event_blocks(event):
+        keep = min(max(int(steps), 0), stop - start)
+        first = start + (stop - start - keep) // 2
+        out[first:first + keep] = True
+    return out
+
+
 def curtail(
     net_kw: np.ndarray,
     flexible_kw: np.ndarray,

@@ -56,7 +56,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     n_cols = len(columns)
     # The compiler numbers columns in order of first appearance, which for this model is the
     # declaration order; check every column, and fall back to a lookup if it ever differs.
-    if n_cols == len(order) and all(c is v for c, v in zip(columns, order)):
+    if n_cols == len(order) and all(c is v for c, v in zip(columns, order, strict=False)):
         x_col = np.arange(len(x_vars))
         peak_col = len(x_vars)
         slack_col = {name: peak_col + 1 + j for j, name in enumerate(model.slacks)}
@@ -86,7 +86,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
             labels[id(con)] = name
     for step, con in model.peak_epigraph.items():
         labels[id(con)] = ("peak", step)
-    for label, con in zip(model._network_rows, model.network.values()):
+    for label, con in zip(model._network_rows, model.network.values(), strict=False):
         labels[id(con)] = label
     row_of: dict = {}
     for j, (con, _) in enumerate(info.rows):

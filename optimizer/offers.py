@@ -38,6 +38,7 @@ from customers.response import (
     step_hours,
     step_prices,
     tou_response,
+    trim_events,
 )
 from customers.satisfaction import (
     FACTORS,
@@ -221,7 +222,8 @@ def build_offer_problem(
         Full window ``p_kw``, ``flexible_kw``, ``pv_kw`` ``[customer, time]`` [kW].
     design
         Design steps (dim ``time``): ``base_kw[time]`` feeder-head load [kW], ``event[time]``
-        bool; optional ``trafo_base_kw[time, trafo]`` [kW] with ``trafo_share[customer, trafo]``
+        bool (event windows centred on the peaks; each contract curtails the central
+        ``event_h`` of each window, `customers.response.trim_events`); optional ``trafo_base_kw[time, trafo]`` [kW] with ``trafo_share[customer, trafo]``
         (share of the customer's load through each trafo, default 1 for a single trafo) and
         ``trafo_limit_kw[trafo]`` or ``trafo_sn_kva[trafo]``; attr ``season_scale`` (how many
         windows make a season, default 1).
@@ -290,11 +292,12 @@ def build_offer_problem(
             upfront = np.zeros(len(net_d))
             if item.contract is not None:
                 c = item.contract
+                own = trim_events(event, max(1, round(c.event_h / window.step_h)))
                 # Design block b is the window's b-th event: mean performance × P(no opt-out yet).
                 survival = event_survival(max(blocks, c.max_events), cfg.fatigue_per_event)
                 design_perf = performance * survival[:blocks] * (np.arange(blocks) < c.max_events)
                 perf = np.broadcast_to(design_perf, (len(net_d), blocks))
-                after, delivered = curtail(net_d, flex_d, np.full(len(net_d), c.kw), event, perf,
+                after, delivered = curtail(net_d, flex_d, np.full(len(net_d), c.kw), own, perf,
                                            cfg.rebound_share, rebound_steps)
                 # Season: per-event delivery at full performance × Σ_b E[perf]·S_b.
                 season_events = performance * survival[:c.max_events].sum()
@@ -302,8 +305,8 @@ def build_offer_problem(
                 curtailed_kwh = delivered.sum(axis=1) * window.step_h / unit * season_events
                 money = (np.maximum(after, 0.0) - np.maximum(net_d, 0.0)) @ price_d * window.step_h
                 bill_season = bill_season + money / unit * season_events
-                load_at_events = np.maximum(net_d[:, event], 0.0).sum(axis=1)
-                cut_share = delivered[:, event].sum(axis=1) / np.maximum(load_at_events, 1e-9)
+                load_at_events = np.maximum(net_d[:, own], 0.0).sum(axis=1)
+                cut_share = delivered[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
                 events = np.full(len(net_d), float(c.max_events))
                 upfront = np.where(pfp[part], 0.0, np.minimum(c.incentive_eur, cap[part]))
                 incentive_accept = upfront + c.payment_eur_per_kwh * curtailed_kwh
@@ -493,6 +496,7 @@ def replay_offers(
         payment = 0.0
         if item.contract is not None and blocks:
             c = item.contract
+            own = trim_events(events, max(1, round(c.event_h / window.step_h)))
             perf = np.zeros((len(rows), len(blocks)))
             active = np.ones(len(rows), dtype=bool)
             for b in range(min(len(blocks), c.max_events)):
@@ -502,11 +506,11 @@ def replay_offers(
                 ub = keyed_uniform(scenario.seed, "replay-performance", ids[rows], draw, b, 1)
                 perf[:, b] = np.where(active, draw_performance(ua, ub, cfg), 0.0)
                 called += active
-            result, delivered = curtail(net_t, flex_t, np.full(len(rows), c.kw), events, perf,
+            result, delivered = curtail(net_t, flex_t, np.full(len(rows), c.kw), own, perf,
                                         cfg.rebound_share, rebound_steps)
             delivered_kwh = delivered.sum(axis=1) * window.step_h
-            load_at_events = np.maximum(net_t[:, events], 0.0).sum(axis=1)
-            cut_share = delivered[:, events].sum(axis=1) / np.maximum(load_at_events, 1e-9)
+            load_at_events = np.maximum(net_t[:, own], 0.0).sum(axis=1)
+            cut_share = delivered[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
             upfront = np.where(pfp[rows], 0.0, np.minimum(c.incentive_eur, cap[rows]))
             payment = c.payment_eur_per_kwh
         b0 = window.bill(p[rows], window.current, window.current_price)

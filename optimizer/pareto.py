@@ -131,7 +131,8 @@ def _front_dataset(problem, against, method, results, solve_s) -> xr.Dataset:
         fields["satisfaction_mean"][j] = values.satisfaction_mean
         fields["cost_eur"][j] = _cost(problem, values)
         fields["objective_eur"][j] = values.objective
-        fields["gap"][j] = max(bound - reduction, 0.0) / max(abs(reduction), 1e-9) if np.isfinite(bound) else np.nan
+        # Relative to the reduction, floored at 1 kW (a zero-reduction point has no scale).
+        fields["gap"][j] = max(bound - reduction, 0.0) / max(abs(reduction), 1.0) if np.isfinite(bound) else np.nan
     units = {"epsilon": "1" if against == "satisfaction" else "EUR", "peak_kw_after": "kW",
              "peak_reduction_kw": "kW", "satisfaction_mean": "1", "cost_eur": "EUR",
              "objective_eur": "EUR", "gap": "1"}

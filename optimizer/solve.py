@@ -30,11 +30,12 @@ from typing import Literal
 
 import highspy
 import numpy as np
+import xarray as xr
 from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
 from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, to_highs
-from optimizer.model import ModelOptions, build_model
+from optimizer.model import build_model
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError, InputError, SolverError
 from scenarios.schema import SolverConfig
@@ -347,3 +348,32 @@ def _solve_lp_fix(hm: HighsModel, model, config: SolverConfig, deadline: float):
     if best is None:
         return None, np.nan, "infeasible" if sub_status == "infeasible" else sub_status, fractional
     return best, bound, status, fractional
+
+
+def solution_dataset(problem: OfferProblem, solution: OfferSolution) -> xr.Dataset:
+    """The solution on labelled dims: ``offer[customer]`` (index) and ``offer_name[customer]``,
+    the KPIs as scalar variables with units, the solve statistics as attrs."""
+    names = np.asarray(problem.offer_names)
+    ds = xr.Dataset(
+        {
+            "offer": ("customer", solution.choice, {"units": "1", "long_name": "chosen offer index"}),
+            "offer_name": ("customer", names[solution.choice].astype(str), {"units": "1"}),
+            "objective_eur": ((), solution.objective, {"units": "EUR"}),
+            "objective_bound_eur": ((), solution.bound, {"units": "EUR"}),
+            "mip_gap": ((), solution.gap, {"units": "1"}),
+            "peak_kw_before": ((), solution.peak_kw_before, {"units": "kW"}),
+            "peak_kw_after_expected": ((), solution.peak_kw_after, {"units": "kW"}),
+            "incentive_expected_eur": ((), solution.incentive_eur, {"units": "EUR"}),
+            "bad_debt_expected_eur": ((), solution.bad_debt_eur, {"units": "EUR"}),
+            "satisfaction_mean_expected": ((), solution.satisfaction_mean, {"units": "1"}),
+            "revenue_change_expected_eur": ((), solution.revenue_change_eur, {"units": "EUR"}),
+        },
+        coords={"customer": problem.customer_ids},
+    )
+    ds.attrs.update(
+        solver_status=solution.status, solver_method=solution.method,
+        build_s=solution.build_s, handoff_s=solution.handoff_s, solve_s=solution.solve_s,
+        model_rows=solution.rows, model_columns=solution.columns, model_nonzeros=solution.nonzeros,
+        peak_rows=solution.peak_rows, solver_note=solution.note,
+    )
+    return ds

@@ -63,8 +63,9 @@ def synthetic_problem(
         Sizes ``n``, ``k`` (2–12) and ``t`` (design steps spread over whole days; 96 steps is
         one day at 15 min or two days at 30 min).
     trafos
-        Number of transformers; customers are split between them, limits at 97 % of each
-        transformer's own base peak (so some rows bind). ``trafo_dense`` fills
+        Number of transformers; customers are split between them, each limit halfway between
+        the transformer's base peak and what its strongest peak-cutting offers reach (so the
+        rows bind but a feasible assignment exists). ``trafo_dense`` fills
         ``trafo_delta_kw`` [n, k, t, r] instead of the ``trafo_customer`` incidence.
     lines
         Number of lines of a radial chain feeder (line ``l`` carries every customer at
@@ -149,7 +150,16 @@ def synthetic_problem(
         onehot[owner, np.arange(n)] = 1.0
         trafo_base = (onehot @ load).T                                    # [t, r]
         fields["trafo_base_kw"] = trafo_base
-        fields["trafo_limit_kw"] = 0.97 * trafo_base.max(axis=0)
+        # Limit each transformer between its base peak and what the offer that cuts its own
+        # peak step most achieves, so that assignment stays feasible and the rows bind.
+        limits = np.empty(trafos)
+        for r in range(trafos):
+            members = owner == r
+            at = int(np.argmax(trafo_base[:, r]))
+            cut = np.where(eligible[members], delta[members][:, :, at], np.inf).argmin(axis=1)
+            change = delta[members][np.arange(members.sum()), cut].sum(axis=0)   # [t]
+            limits[r] = np.maximum(trafo_base[:, r] + change, trafo_base[:, r] + 0.5 * change).max()
+        fields["trafo_limit_kw"] = limits
         if trafo_dense:
             fields["trafo_delta_kw"] = delta[:, :, :, None] * onehot.T[:, None, None, :]
         else:

@@ -178,8 +178,31 @@ def run_batch(
     """
     started = time.perf_counter()
     out = Path(out).absolute()
+    created = not out.exists()
     _prepare_out(out)
-    run = runner or functools.partial(_pipeline_runner, optimize=optimize)
+    try:
+        return _run_planned(
+            scenarios, out, started, workers=workers, scheduler=scheduler, seeds=seeds,
+            progress=progress, run=runner or functools.partial(_pipeline_runner, optimize=optimize),
+        )
+    except BaseException:
+        # No empty output folder left behind when nothing could be run (e.g. no scheduler).
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _run_planned(
+    scenarios: list[str],
+    out: Path,
+    started: float,
+    *,
+    workers: int,
+    scheduler: str | None,
+    seeds: list[int] | None,
+    progress: bool,
+    run: ScenarioRunner,
+) -> BatchReport:
     console = _stderr_console()
 
     jobs, outcomes = plan_jobs(scenarios, seeds)

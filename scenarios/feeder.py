@@ -101,7 +101,7 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
         weather=weather.assign_coords(time=time),
         profiles=profiles.assign_coords(time=time),
         incidence=incidence,
-        sgen_p_mw=_sgen_dispatch(scenario, net, weather),
+        sgen_p_mw=_sgen_dispatch(scenario, net, weather, time),
     )
     report("power flow (before)")
     feeder.before = run_feeder_powerflow(feeder)
@@ -185,25 +185,49 @@ def _monthly_bill_eur(scenario: Scenario, profiles: xr.Dataset, step_h: float) -
     return window_eur * (30.4 / days) + tariff.fixed_eur_per_month
 
 
-def _sgen_dispatch(scenario: Scenario, net, weather: xr.Dataset) -> np.ndarray:
-    """Static generators of the net itself [time, sgen] in MW.
-
-    PV (type containing 'pv') follows the weather's per-kWp output on its rated apparent power;
-    other generators stay at their static p_mw; 'off' sets all to zero.
-    """
-    n_time = weather.sizes["time"]
+def _sgen_dispatch(scenario: Scenario, net, weather: xr.Dataset, time: pd.DatetimeIndex) -> np.ndarray:
+    """Static generators of the net itself [time, sgen] in MW (see `NetworkConfig.sgen_dispatch`)."""
     sgen = net.sgen
-    if len(sgen) == 0 or scenario.network.sgen_dispatch == "off":
-        return np.zeros((n_time, len(sgen)))
-    static = (sgen["p_mw"] * sgen["scaling"] * sgen["in_service"]).to_numpy()
-    if scenario.network.sgen_dispatch == "rated":
-        return np.tile(static, (n_time, 1))
+    mode = scenario.network.sgen_dispatch
+    if len(sgen) == 0 or mode == "off":
+        return np.zeros((len(time), len(sgen)))
+    static = (sgen["p_mw"] * sgen["scaling"] * sgen["in_service"]).to_numpy(dtype=np.float64)
+    if mode == "auto":
+        mode = "profiles" if _has_sgen_profiles(net) else "weather"
+    if mode == "rated":
+        return np.tile(static, (len(time), 1))
+    if mode == "profiles":
+        if not _has_sgen_profiles(net):
+            raise InputError("network.sgen_dispatch: 'profiles' needs a SimBench net with "
+                             "renewables profiles")
+        return _profile_factors(net.profiles["renewables"], sgen["profile"], time) * static
     types = sgen["type"].astype(str).str.lower() if "type" in sgen else pd.Series("", index=sgen.index)
     is_pv = types.str.contains("pv").to_numpy()
-    rated = np.where(sgen["sn_mva"].fillna(0).to_numpy() > 0, sgen["sn_mva"].fillna(0).to_numpy(),
-                     sgen["p_mw"].to_numpy()) * sgen["in_service"].to_numpy()
+    sn = sgen["sn_mva"].fillna(0).to_numpy(dtype=np.float64) if "sn_mva" in sgen else np.zeros(len(sgen))
+    rated = np.where(sn > 0, sn, sgen["p_mw"].to_numpy()) * sgen["in_service"].to_numpy()
     pv = weather["pv_factor"].values[:, None] * rated[None, :]
     return np.where(is_pv[None, :], pv, static[None, :])
+
+
+def _has_sgen_profiles(net) -> bool:
+    profiles = getattr(net, "profiles", None)
+    return (isinstance(profiles, dict) and "renewables" in profiles and "profile" in net.sgen
+            and net.sgen["profile"].isin(profiles["renewables"].columns).all())
+
+
+def _profile_factors(table: pd.DataFrame, names: pd.Series, time: pd.DatetimeIndex) -> np.ndarray:
+    """SimBench profile values [time, element] at the same calendar date and time of day.
+
+    SimBench profiles are one year (2016, a leap year) at 15 min: a window of any year reads the
+    same month, day and quarter hour.
+    """
+    stamps = pd.to_datetime(table["time"], format="%d.%m.%Y %H:%M")
+    lookup = pd.Series(np.arange(len(stamps)), index=stamps.dt.strftime("%m-%d %H:%M").to_numpy())
+    lookup = lookup[~lookup.index.duplicated()]  # a repeated clock hour: keep its first pass
+    rows = lookup.reindex(time.floor("15min").strftime("%m-%d %H:%M")).to_numpy()
+    if np.isnan(rows).any():
+        raise InputError("network: the SimBench profiles do not cover the simulated window")
+    return table[names.to_list()].to_numpy(dtype=np.float64)[rows.astype(np.int64)]
 
 
 def run_feeder_powerflow(

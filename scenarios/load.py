@@ -41,6 +41,9 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     elif first["type"] == "missing":
         msg = "required field is missing"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if not first["loc"]:
+        # A whole-scenario check names its own field path in the message.
+        return f"{source}: {msg}{more}"
     return f"{source}: {loc}: {msg}{more}"
 
 

@@ -31,11 +31,13 @@ class NetworkConfig(_Model):
             "(pandapower JSON, relative to the scenario file)."
         ),
     )
-    sgen_dispatch: Literal["weather", "rated", "off"] = Field(
-        "weather",
+    sgen_dispatch: Literal["auto", "profiles", "weather", "rated", "off"] = Field(
+        "auto",
         description=(
-            "How the net's own static generators are dispatched: PV scaled by the weather's "
-            "clear-sky × cloud factor ('weather'), at rated p_mw ('rated'), or switched off."
+            "How the net's own static generators are dispatched: by the net's own SimBench "
+            "profiles at the same date and time ('profiles'), PV by the weather's per-kWp output "
+            "and others at p_mw ('weather'), at p_mw ('rated'), or switched off; 'auto' takes "
+            "'profiles' where the net has them, else 'weather'."
         ),
     )
 

@@ -119,12 +119,14 @@ class GridModel:
 
 def _check_supported(net: pandapowerNet) -> None:
     for table in _UNSUPPORTED_TABLES:
-        if table in net and len(net[table]) and net[table].get("in_service", True) is not None:
-            in_service = net[table]["in_service"] if "in_service" in net[table] else [True]
-            if bool(np.any(np.asarray(in_service, dtype=bool))):
-                raise InputError(
-                    f"network: element table '{table}' is not supported by the batched power flow"
-                )
+        frame = net[table] if table in net else None
+        if frame is None or not hasattr(frame, "columns") or len(frame) == 0:
+            continue
+        active = frame["in_service"].to_numpy(bool) if "in_service" in frame.columns else [True]
+        if bool(np.any(active)):
+            raise InputError(
+                f"network: element table '{table}' is not supported by the batched power flow"
+            )
     if len(net.ext_grid) == 0 or not net.ext_grid.in_service.astype(bool).any():
         raise InputError("network: no in-service ext_grid (slack)")
 

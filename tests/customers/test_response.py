@@ -157,3 +157,11 @@ def test_tou_response_matches_the_loop_twin(load, scale):
     fast = tou_response(load, days, segment, r, share, config, scale)
     slow = tou_response_loops(load, days, segment, r, share, -0.2, 0.05, 0.03, scale)
     np.testing.assert_allclose(fast, slow, rtol=TWIN_RTOL, atol=1e-12)
+
+
+def test_trim_events_keeps_the_central_steps():
+    from customers.response import trim_events
+
+    event = np.array([0, 1, 1, 1, 1, 1, 0, 1, 1, 0], bool)
+    assert np.flatnonzero(trim_events(event, 3)).tolist() == [2, 3, 4, 7, 8]
+    assert np.flatnonzero(trim_events(event, 10)).tolist() == np.flatnonzero(event).tolist()

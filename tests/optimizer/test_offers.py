@@ -198,3 +198,17 @@ def test_problem_is_invariant_to_customer_order(case):
                  "satisfaction", "eligible"):
         np.testing.assert_allclose(getattr(flipped, name)[::-1], getattr(problem, name),
                                    rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_a_shorter_contract_curtails_only_its_own_event_hours(case):
+    scenario, population, profiles, design, _ = case
+    short = scenario.model_copy(update={"offers": scenario.offers.model_copy(update={
+        "curtailment": [scenario.offers.curtailment[0].model_copy(update={"event_h": 1.0}),
+                        scenario.offers.curtailment[1]]})})
+    problem = build_offer_problem(short, population, profiles, design)
+    event = design["event"].values
+    cut = problem.delta_kw[:, 1] < -1e-12
+    assert cut.any()
+    # 2-h windows at 15 min = 8 steps per day; the 1-h contract cuts only the central 4.
+    assert (cut.any(axis=0) <= event).all()
+    assert cut.any(axis=0).sum() <= event.sum() // 2

@@ -173,7 +173,7 @@ def test_export_rejects_unknown_suffix(tmp_path, tiny_problem):
 
 
 def test_lp_fix_gap_is_certified_against_the_exact_mip():
-    problem = synthetic_problem(400, offers=10, steps=96, seed=4, trafos=2)
+    problem = synthetic_problem(250, offers=10, steps=96, seed=4, trafos=2)
     config = SolverConfig(time_limit_s=60, mip_gap=1e-3)
     heuristic = solve_offers(problem, config, method="lp-fix")
     exact = solve_offers(problem, SolverConfig(time_limit_s=60, mip_gap=1e-6), method="mip")
@@ -210,3 +210,16 @@ def test_bad_shapes_are_input_errors(tiny_problem):
     problem = tiny_problem(0)
     with pytest.raises(InputError, match="satisfaction"):
         solve_offers(replace(problem, satisfaction=problem.satisfaction[:, :2]), CONFIG)
+
+
+def test_solution_dataset_is_labelled_and_valid(tiny_problem):
+    from optimizer.solve import solution_dataset
+    from sim.dataset import validate
+
+    problem = tiny_problem(0)
+    solution = solve_offers(problem, CONFIG)
+    ds = validate(solution_dataset(problem, solution), {"offer": ("customer",)})
+    assert (ds["offer"].values == solution.choice).all()
+    assert ds["customer"].values.tolist() == problem.customer_ids.tolist()
+    assert float(ds["peak_kw_after_expected"]) == solution.peak_kw_after
+    assert float(ds["objective_eur"]) == solution.objective

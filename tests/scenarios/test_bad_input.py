@@ -126,6 +126,8 @@ CASES: list[BadCase] = [
     # --- paths --------------------------------------------------------------------------------
     BadCase("path-escapes", ("weather.file: relative path '../weather.csv' escapes the scenario folder",),
             overrides={"weather": {"source": "file", "file": "../weather.csv"}}),
+    BadCase("net-path-escapes", ("network.source: relative path '../../etc/net.json' escapes",),
+            overrides={"network": {"source": "file:../../etc/net.json"}}),
     BadCase("weather-file-missing", ("weather.file: file not found",), overrides=WEATHER_FILE),
     BadCase("customers-file-missing", ("customers.file: file not found",), overrides=CUSTOMERS_FILE),
     # --- network ------------------------------------------------------------------------------
@@ -222,6 +224,17 @@ def test_the_valid_base_files_pass_where_the_broken_ones_fail(make_scenario, cli
     )
     result = cli.invoke(app, ["check", str(path)])
     assert result.exit_code == 0, result.stderr
+
+
+def test_symlink_out_of_the_scenario_folder_is_refused(make_scenario, cli, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text(_data("customers_ok.csv"))
+    path = make_scenario(CUSTOMERS_FILE)
+    (path.parent / "customers.csv").symlink_to(outside)
+    result = cli.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    line = _single_error_line(result.stderr)
+    assert "customers.file: relative path 'customers.csv' escapes the scenario folder" in line
 
 
 @pytest.mark.parametrize("extra", [["check"], ["run", "-o", "unused"]])

@@ -123,6 +123,22 @@ def test_unwritable_output_folder_is_input_error(tmp_path, tiny_scenario):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("not-an-address", "missing port number"),
+        pytest.param("tcp://127.0.0.1:9", "Timed out trying to connect", marks=pytest.mark.slow),
+    ],
+)
+def test_unreachable_scheduler_is_input_error_and_leaves_nothing(
+    tiny_scenario, tmp_path, address, message
+):
+    with pytest.raises(InputError, match=f"--scheduler: cannot connect to {address}") as caught:
+        run_batch([str(tiny_scenario)], tmp_path / "out", scheduler=address, progress=False)
+    assert message in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 # --- a real LocalCluster with the real pipeline ----------------------------------------------
 
 

@@ -464,3 +464,26 @@ def test_results_invariant_to_customer_order(csv_scenario, tmp_path):
     assert float(reversed_["peak_kw_after_expected"]) == pytest.approx(
         float(straight["peak_kw_after_expected"]), rel=1e-3
     )
+
+
+# --- numerical robustness --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_diverging_power_flow_is_reported_and_the_run_continues(tmp_path):
+    """~17x the CIGRE LV feeder's rating: no step converges; the run must still finish."""
+    data = merge(TINY_SCENARIO, {
+        "name": "overloaded",
+        "customers": {"count": 400, "energy_scale": 10.0, "size_to_network": False,
+                      "ev_share": 1.0, "heat_pump_share": 1.0, "electric_heating_share": 1.0},
+        "weather": {"temperature_offset_c": -25.0},
+    })
+    path = tmp_path / "overloaded.toml"
+    path.write_text(to_toml(data))
+    result = RUNNER.invoke(app, ["simulate", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    ds = _load(tmp_path / "out" / "result.nc")
+    not_converged = int((~ds["converged"].values.astype(bool)).sum())
+    assert not_converged > 0
+    assert float(ds["nonconverged_steps"]) == not_converged
+    assert "power-flow steps not converged" in result.stdout
