@@ -17,6 +17,8 @@ times per round. It exists only to prove that the gate catches a slower kernel
 from __future__ import annotations
 
 import copy
+import importlib
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,10 @@ GRIDFLEX = "gridflex"
 ROUNDS = {"tiny": 5, "quick": 5, "full": 3}
 #: Calibration repeats before and after each benchmark.
 CALIBRATION_AROUND = 3
+#: A round shorter than this repeats the call (pytest-benchmark ``iterations``) so that timer
+#: and scheduler noise stay small against it [s].
+MIN_ROUND_S = 0.05
+MAX_ITERATIONS = 100
 
 
 def slowdown_factor() -> int:
@@ -120,8 +126,15 @@ def network_factory():
     return factory
 
 
+def _clock(config: pytest.Config) -> tuple[str, Callable[[], float]]:
+    """The timer pytest-benchmark uses (``--benchmark-timer``), for calibration and warm-up."""
+    name = str(config.getoption("benchmark_timer"))
+    module, _, attribute = name.rpartition(".")
+    return name, getattr(importlib.import_module(module or "time"), attribute)
+
+
 @pytest.fixture
-def measure(benchmark, size: str):
+def measure(benchmark, size: str, request: pytest.FixtureRequest):
     """``measure(case, implementation, fn, *, units, unit, scale=1, peer=False, note="")``.
 
     Parameters (of the returned callable)
@@ -147,6 +160,7 @@ def measure(benchmark, size: str):
         instead of the wall time of the whole call.
     """
     factor = slowdown_factor()
+    clock_name, clock = _clock(request.config)
 
     def run(case: Case, implementation: str, fn: Callable[[], Any], *, units: float, unit: str,
             scale: float = 1.0, peer: bool = False, note: str = "", rounds: int | None = None,
@@ -161,11 +175,18 @@ def measure(benchmark, size: str):
                 timed.append(float(seconds))
                 return value
 
-        before = measure_calibration(CALIBRATION_AROUND)
+        first = None
+        for _ in range(warmup_rounds):  # warm-up (JIT loading, caches); also sizes the rounds
+            start = clock()
+            target()
+            first = clock() - start
+        iterations = 1
+        if first is not None and first < MIN_ROUND_S:
+            iterations = min(MAX_ITERATIONS, math.ceil(MIN_ROUND_S / max(first, 1e-6)))
+        before = measure_calibration(CALIBRATION_AROUND, clock)
         benchmark.group = case.name
-        result = benchmark.pedantic(target, rounds=rounds or ROUNDS[size], iterations=1,
-                                    warmup_rounds=warmup_rounds)
-        after = measure_calibration(CALIBRATION_AROUND)
+        result = benchmark.pedantic(target, rounds=rounds or ROUNDS[size], iterations=iterations)
+        after = measure_calibration(CALIBRATION_AROUND, clock)
         benchmark.extra_info.update({
             "case": case.name,
             "phase": case.phase,
@@ -178,8 +199,10 @@ def measure(benchmark, size: str):
             "scale": float(scale),
             "note": note,
             "calibration_s": min(before, after),
+            "clock": clock_name,
             "calibration_version": CALIBRATION_VERSION,
             "slowdown": 1 if peer else factor,
+            "iterations": iterations,
             "numba_threads": _numba_threads(),
         })
         if self_timed:

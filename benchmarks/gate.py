@@ -86,6 +86,7 @@ def record_baseline(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,
         "size": header["size"],
         "calibration_version": header["calibration_version"],
         "numba_threads": header["numba_threads"],
+        "clock": header["clock"],
         "tolerance": tolerance,
         "recorded_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": header["machine"],
@@ -104,10 +105,10 @@ def check(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,
     cases, header = figures(results_path)
     if not cases:
         raise UnusableResults(f"{results_path}: no gridflex benchmark in the run")
-    for key in ("size", "calibration_version"):
-        if header[key] != baseline[key]:
+    for key in ("size", "calibration_version", "clock"):
+        if header[key] != baseline.get(key):
             raise UnusableResults(f"{key} of the run ({header[key]}) differs from the "
-                                  f"baseline's ({baseline[key]}): re-record the baseline")
+                                  f"baseline's ({baseline.get(key)}): re-record the baseline")
     tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE) if tolerance is None else tolerance
     verdicts = []
     for name, accepted in baseline["cases"].items():

@@ -79,6 +79,7 @@ def load_rows(results_path: Path) -> tuple[list[Row], dict]:
         "slowdown": _single(rows, data, "slowdown"),
         "calibration_version": _single(rows, data, "calibration_version"),
         "numba_threads": _single(rows, data, "numba_threads"),
+        "clock": _single(rows, data, "clock"),
         "machine": data.get("machine_info", {}).get("cpu", {}).get("brand_raw")
         or platform.processor(),
         "datetime": data.get("datetime"),
@@ -145,8 +146,9 @@ def format_rate(value: float, unit: str) -> str:
 
 def markdown_table(rows: list[Row], header: dict) -> str:
     lines = [
-        f"Benchmark size: **{header['size']}**; slowdown {header['slowdown']}; Numba threads "
-        f"{header['numba_threads']}; calibration v{header['calibration_version']}; "
+        f"Benchmark size: **{header['size']}**; clock {header['clock']}; slowdown "
+        f"{header['slowdown']}; Numba threads {header['numba_threads']}; calibration "
+        f"v{header['calibration_version']}; "
         f"{header['machine']}; {header['datetime']}.",
         "",
         "| case | implementation | median | IQR | throughput | ÷ calibration | peer ÷ gridflex | note |",

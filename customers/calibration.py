@@ -34,6 +34,7 @@ import pandas as pd
 
 from scenarios.errors import InputError
 from sim import kernels
+from sim.profiles import SEGMENT_DIVERSITY
 from sim.shapes import SEGMENT_PROFILES, base_series
 
 HEATING_MIN_SHARE = 0.10  # heating must explain this share of energy to count as present [-]
@@ -227,8 +228,6 @@ def calibrate(
             "heat_kw_per_degc": heat,
             "has_heat_pump": form == "heat_pump",
             "has_electric_heating": form == "electric",
-            "balance_c": balance if form != "none" else np.nan,
-            "building_tau_h": tau if form != "none" else np.nan,
             "noise_sd": noise,
             "shape_contrast": float(shape_sum / base_level) if base_level > 0 else np.nan,
             "fit_r2": 1.0 - float(((y - fitted) ** 2).sum()) / ss_total if ss_total > 0 else 0.0,
@@ -236,6 +235,15 @@ def calibrate(
         row.update({f"shape_weight_{s}": float(w) for s, w in zip(segments, weights, strict=True)})
         rows.append(row)
     result = pd.DataFrame(rows)
+    # Customers without enough data keep annual_kwh = NaN (the caller decides to drop them);
+    # every other column gets the simulator's neutral default so the table stays rectangular.
+    defaults = {"heat_kw_per_degc": 0.0, "has_heat_pump": False, "has_electric_heating": False,
+                "noise_sd": SEGMENT_DIVERSITY["residential"][0], "shape_contrast": 1.0}
+    defaults.update({f"shape_weight_{s}": float(s == segments[0]) for s in segments})
+    for column, value in defaults.items():
+        result[column] = result[column].fillna(value) if column in result else value
+    for column in ("has_heat_pump", "has_electric_heating"):
+        result[column] = result[column].astype(bool)
     if bus is not None:
         result.insert(1, "bus", [bus.get(c, -1) if isinstance(bus, Mapping) else bus
                                  for c in result["customer_id"]])

@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from optimizer.assignment import assignment_load, evaluate_assignment, network_flows
 from optimizer.handoff import gc_paused, run_with_deadline, to_highs
-from optimizer.lagrangian import RowPrices, lagrangian_bound, row_prices
+from optimizer.lagrangian import RowPrices, _network_prices, lagrangian_bound, row_prices
 from optimizer.model import ModelOptions, build_model
 from optimizer.pairs import customer_delta_range, eligible_pairs, select_peak_steps
 from optimizer.problem import OfferProblem
@@ -181,6 +181,12 @@ def _member_values(problem: OfferProblem, prices: RowPrices) -> np.ndarray:
     for name, y in prices.scalar.items():
         if name in scalar:
             value = value + y * scalar[name]
+    # Network rows bind at their own steps: price each member's Δ there too.
+    network = _network_prices(problem, prices)
+    for _family, weights, grid in network["incidence"]:
+        value = value + np.einsum("ikt,it->ik", problem.delta_kw, np.asarray(weights.T @ grid))
+    if network["dense"] is not None:
+        value = value + np.einsum("iktr,tr->ik", problem.trafo_delta_kw, network["dense"])
     return value
 
 

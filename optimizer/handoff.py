@@ -174,7 +174,10 @@ def run_with_deadline(h: highspy.Highs, deadline: float) -> bool:
         if not done.wait(remaining + TIME_LIMIT_GRACE_S):
             stop.set()
 
-    is_mip = h.getLp().integrality_ and not h.getOptionValue("solve_relaxation")
+    relaxed = h.getOptionValue("solve_relaxation")
+    if isinstance(relaxed, tuple):  # highspy returns (status, value)
+        relaxed = relaxed[1]
+    is_mip = bool(len(h.getLp().integrality_)) and not relaxed
     if is_mip:
         h.cbMipInterrupt += on_mip_interrupt
     guard = threading.Thread(target=watchdog, daemon=True)

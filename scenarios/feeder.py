@@ -57,7 +57,7 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     """Load the network, build customers, simulate weather and loads, size them to the net,
     score credit, run the power flow of the simulated loads and score baseline satisfaction."""
     from customers.credit import assess_credit
-    from customers.satisfaction import baseline_satisfaction
+    from customers.satisfaction import baseline_satisfaction, customer_voltage
     from sim.network import load_network
     from sim.profiles import simulate_profiles
     from sim.weather import build_weather
@@ -105,9 +105,10 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     )
     report("power flow (before)")
     feeder.before = run_feeder_powerflow(feeder)
-    vm_customer = feeder.before["vm_pu"].sel(bus=population["bus"].values).values.T
+    vm_customer = customer_voltage(population, feeder.before["vm_pu"])
     feeder.population = validate(
-        baseline_satisfaction(population, scenario, vm_pu=vm_customer), stage="customers"
+        baseline_satisfaction(population, scenario, vm_pu=vm_customer, profiles=feeder.profiles),
+        stage="customers",
     )
     return feeder
 
@@ -166,7 +167,7 @@ def _size_to_network(
             scaled[name] = scaled[name] * factor[:, None]
             scaled[name].attrs = profiles[name].attrs
     sized = population.copy()
-    for name in ("annual_kwh", "pv_kwp", "ev_kwh_per_day", "heat_kw_per_degc"):
+    for name in ("annual_kwh", "pv_kwp", "ev_kwh_per_day", "heat_kw_per_degc", "ac_kw_per_degc"):
         if name in sized:
             sized[name] = sized[name] * factor
             sized[name].attrs = population[name].attrs

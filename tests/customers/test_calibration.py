@@ -89,3 +89,14 @@ def test_bad_input():
     with pytest.raises(InputError, match="shape_segments"):
         calibrate(pd.DataFrame({"customer_id": [1, 1], "timestamp": ["2016-01-01 00:00", "2016-01-01 00:15"],
                                 "kwh": [1.0, 1.0]}), config=CalibrationConfig(shape_segments=("x",)))
+
+
+def test_customer_without_enough_data_keeps_a_complete_row():
+    time = pd.date_range("2016-02-01", periods=96 * 3, freq="15min")
+    rng = np.random.default_rng(0)
+    good = pd.DataFrame({"customer_id": 1, "timestamp": time, "kwh": rng.uniform(0.05, 0.2, len(time))})
+    sparse = pd.DataFrame({"customer_id": 2, "timestamp": time[:5], "kwh": 0.1})
+    fitted = calibrate(pd.concat([good, sparse]), bus={1: 4, 2: 5}).set_index("customer_id")
+    assert np.isfinite(fitted.loc[1, "annual_kwh"]) and np.isnan(fitted.loc[2, "annual_kwh"])
+    row = fitted.loc[2].drop(["annual_kwh", "fit_r2"])
+    assert row.notna().all() and fitted.loc[2, "bus"] == 5

@@ -209,6 +209,25 @@ def test_a_shorter_contract_curtails_only_its_own_event_hours(case):
     event = design["event"].values
     cut = problem.delta_kw[:, 1] < -1e-12
     assert cut.any()
-    # 2-h windows at 15 min = 8 steps per day; the 1-h contract cuts only the central 4.
+    # The 1-h contract cuts at most the central 4 quarter-hours of each day's event window.
     assert (cut.any(axis=0) <= event).all()
-    assert cut.any(axis=0).sum() <= event.sum() // 2
+    assert cut.any(axis=0).sum() <= 4 * scenario.time.design_days < event.sum()
+
+
+def test_transformer_inputs_pass_through(case):
+    scenario, population, profiles, design, _ = case
+    n, t = population.sizes["customer"], design.sizes["time"]
+    one = design.assign(
+        trafo_base_kw=(("time", "trafo"), design["base_kw"].values[:, None], {"units": "kW"}),
+        trafo_limit_kw=("trafo", [400.0], {"units": "kW"}),
+    )
+    problem = build_offer_problem(scenario, population, profiles, one)
+    assert problem.trafo_customer.shape == (1, n) and (problem.trafo_customer == 1).all()
+    assert problem.trafo_base_kw.shape == (t, 1)
+    np.testing.assert_array_equal(problem.trafo_limit_kw, [400.0])
+    two = design.assign(
+        trafo_base_kw=(("time", "trafo"), np.ones((t, 2)), {"units": "kW"}),
+        trafo_limit_kw=("trafo", [400.0, 300.0], {"units": "kW"}),
+    )
+    with pytest.raises(InputError, match="trafo_share"):
+        build_offer_problem(scenario, population, profiles, two)

@@ -173,7 +173,7 @@ def test_export_rejects_unknown_suffix(tmp_path, tiny_problem):
 
 
 def test_lp_fix_gap_is_certified_against_the_exact_mip():
-    problem = synthetic_problem(250, offers=10, steps=96, seed=4, trafos=2)
+    problem = synthetic_problem(150, offers=8, steps=48, seed=4, trafos=2)
     config = SolverConfig(time_limit_s=60, mip_gap=1e-3)
     heuristic = solve_offers(problem, config, method="lp-fix")
     exact = solve_offers(problem, SolverConfig(time_limit_s=60, mip_gap=1e-6), method="mip")

