@@ -91,7 +91,15 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
 
     report("scoring credit")
     bill = _monthly_bill_eur(scenario, profiles, step_h)
-    population = assess_credit(population, scenario, monthly_bill_eur=bill)
+    history = None
+    if scenario.credit.history_file is not None:
+        from customers.payment_history import read_payment_history_csv
+
+        history = read_payment_history_csv(
+            resolve_input_path(scenario, scenario.credit.history_file, "credit.history_file"),
+            population,
+        )
+    population = assess_credit(population, scenario, monthly_bill_eur=bill, history=history)
     feeder = FeederModel(
         scenario=scenario,
         net=net,

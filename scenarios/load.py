@@ -182,4 +182,6 @@ def _referenced_files(scenario: Scenario) -> list[tuple[str, Path]]:
         files.append(("weather.file", scenario.weather.file))
     if scenario.customers.file is not None:
         files.append(("customers.file", scenario.customers.file))
+    if scenario.credit.history_file is not None:
+        files.append(("credit.history_file", scenario.credit.history_file))
     return files

@@ -178,6 +178,13 @@ def _default_policies() -> dict[str, TierPolicy]:
 
 class CreditConfig(_Model):
     history_months: int = Field(24, ge=12, le=60, description="Payment history length [months].")
+    history_file: Path | None = Field(
+        None,
+        description=(
+            "Payment history CSV (customer_id,month,bill_eur,paid_eur,days_late"
+            "[,disconnection_notice]), relative to the scenario; synthesized when absent."
+        ),
+    )
     tier_min_scores: tuple[float, float, float] = Field(
         (680.0, 620.0, 560.0),
         description="Lowest scorecard points of tiers A, B and C (below the last: tier D).",
