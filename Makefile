@@ -66,7 +66,7 @@ bench-scale: $(TEST_STAMP) | $(BENCH_RESULTS)
 
 bench-check: $(TEST_STAMP) | $(BENCH_RESULTS)
 	$(BENCH_GATE)
-	$(BIN)/python -m benchmarks.gate check $(BENCH_RESULTS)/check.json
+	$(BIN)/python -m benchmarks.gate check --rerun-failed $(BENCH_RESULTS)/check.json
 
 bench-baseline: $(TEST_STAMP) | $(BENCH_RESULTS)
 	$(BENCH_GATE)

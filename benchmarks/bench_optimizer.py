@@ -30,7 +30,7 @@ from optimizer.handoff import HighsModel, gc_paused, to_highs
 from optimizer.model import build_model, cost_coefficients
 from optimizer.pairs import PairData, build_pairs
 from optimizer.problem import OfferProblem
-from optimizer.solve import _solve_lp_fix, make_solution, solve_offers
+from optimizer.solve import _solve_lp_fix, make_solution
 from optimizer.synthetic import synthetic_problem
 from scenarios.schema import SolverConfig
 
@@ -122,41 +122,44 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def bench_size(n: int, offers: int, steps: int, config: SolverConfig, clusters: int, seed: int):
-    problem = synthetic_problem(n, offers, steps, seed=seed, trafos=3, budget_eur=20.0 * n,
-                                satisfaction_floor_mean=0.6)
-    out = {}
-    gc.collect()
+def _run_lp_fix(problem, config, build):
+    """Build (timed by ``build``), then LP-fix; return an OfferSolution or a failure string."""
     with gc_paused():
+        hm, carrier, build_s, handoff_s = build()
         t0 = time.perf_counter()
-        hm, pairs = direct_highs(problem, config.threads)
-        t1 = time.perf_counter()
-        fake = SimpleNamespace(pair_data=pairs, S=pairs.peak_steps)
-        choice, bound, status, frac = _solve_lp_fix(hm, fake, config, t1 + config.time_limit_s)
-        t2 = time.perf_counter()
-        direct = make_solution(problem, choice, bound, status, "lp-fix", build_s=t1 - t0,
-                               handoff_s=0.0, solve_s=t2 - t1, hm=hm, peak_rows=pairs.peak_steps.size,
-                               fractional=frac)
-    out["direct"] = direct
-    del hm
+        choice, bound, status, frac = _solve_lp_fix(hm, carrier, config, t0 + config.time_limit_s)
+        solve_s = time.perf_counter() - t0
+        if choice is None:
+            return f"no assignment ({status}) after build {build_s:.2f} s + hand-off {handoff_s:.2f} s + solve {solve_s:.2f} s"
+        return make_solution(problem, choice, bound, status, "lp-fix", build_s=build_s,
+                             handoff_s=handoff_s, solve_s=solve_s, hm=hm,
+                             peak_rows=len(carrier.S), fractional=frac)
+
+
+def bench_path(path: str, problem: OfferProblem, config: SolverConfig, clusters: int):
+    """One path on one problem: an OfferSolution, or a string saying why there is none."""
     gc.collect()
-    with gc_paused():
-        t0 = time.perf_counter()
-        model = build_model(problem)
-        t1 = time.perf_counter()
-        hm = to_highs(model, threads=config.threads)
-        t2 = time.perf_counter()
-        choice, bound, status, frac = _solve_lp_fix(hm, model, config, t2 + config.time_limit_s)
-        t3 = time.perf_counter()
-        pyomo = make_solution(problem, choice, bound, status, "lp-fix", build_s=t1 - t0,
-                              handoff_s=t2 - t1, solve_s=t3 - t2, hm=hm, peak_rows=len(model.S),
-                              fractional=frac)
-    out["pyomo"] = pyomo
-    del model, hm
-    gc.collect()
-    t0 = time.perf_counter()
-    out["cluster"] = solve_offers(problem, config, method="cluster")
-    return out
+    if path == "direct":
+        def build():
+            t0 = time.perf_counter()
+            hm, pairs = direct_highs(problem, config.threads)
+            return hm, SimpleNamespace(pair_data=pairs, S=pairs.peak_steps), time.perf_counter() - t0, 0.0
+        return _run_lp_fix(problem, config, build)
+    if path == "pyomo":
+        def build():
+            t0 = time.perf_counter()
+            model = build_model(problem)
+            t1 = time.perf_counter()
+            hm = to_highs(model, threads=config.threads)
+            return hm, model, t1 - t0, time.perf_counter() - t1
+        return _run_lp_fix(problem, config, build)
+    from optimizer.cluster import solve_clustered
+
+    try:
+        return solve_clustered(problem, config, deadline=time.perf_counter() + config.time_limit_s,
+                               clusters=clusters)
+    except Exception as err:  # noqa: BLE001 - the benchmark reports every failure as a row
+        return f"{type(err).__name__}: {err}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clusters", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paths", default="direct,pyomo,cluster",
+                        help="Paths to run, in order: direct, pyomo, cluster.")
     args = parser.parse_args(argv)
     config = SolverConfig(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
     print(f"highspy {highspy.Highs().version()}  offers {args.offers}  steps {args.steps}  "
@@ -177,10 +182,17 @@ def main(argv: list[str] | None = None) -> None:
           "| objective EUR | gap | status | Pyomo÷direct build+hand-off |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
-        res = bench_size(n, args.offers, args.steps, config, args.clusters, args.seed)
-        floor = res["direct"].build_s + res["direct"].handoff_s
-        for name, s in res.items():
-            ratio = (s.build_s + s.handoff_s) / floor if name == "pyomo" else float("nan")
+        problem = synthetic_problem(n, args.offers, args.steps, seed=args.seed, trafos=3,
+                                    budget_eur=20.0 * n, satisfaction_floor_mean=0.6)
+        floor = None
+        for name in args.paths.split(","):
+            s = bench_path(name, problem, config, args.clusters)
+            if isinstance(s, str):
+                print(f"| {n} | {name} | {s} |", flush=True)
+                continue
+            if name == "direct":
+                floor = s.build_s + s.handoff_s
+            ratio = (s.build_s + s.handoff_s) / floor if name == "pyomo" and floor else float("nan")
             total = s.build_s + s.handoff_s + s.solve_s
             print(f"| {n} | {name} | {s.build_s:.2f} | {s.handoff_s:.2f} | {s.solve_s:.2f} | "
                   f"{total:.2f} | {s.rows} | {s.nonzeros} | {s.objective:.2f} | {s.gap:.1e} | "

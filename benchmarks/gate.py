@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,19 +53,22 @@ class Verdict:
         return self.current / self.baseline
 
 
-def figures(results_path: Path) -> tuple[dict[str, dict], dict]:
+def figures(results_path: Path, *more: Path) -> tuple[dict[str, dict], dict]:
     """Gated figures of gridflex's own rows in a run: ``{key: {calibrated, median_s, ...}}``.
 
     The key is the case name for the main ``gridflex`` row, ``"case [implementation]"`` for
     another gridflex entry point measured on the same case (e.g. the Dataset-producing wrapper).
     """
     rows, header = load_rows(results_path)
-    cases = {
-        gate_key(r.case, r.implementation): {
-            "calibrated": r.calibrated, "median_s": r.median_s, "min_s": r.min_s,
-            "calibration_s": r.calibration_s, "rounds": r.rounds}
-        for r in rows if not r.peer
-    }
+    for extra in more:  # re-measurements: keep each case's best figure
+        rows += load_rows(extra)[0]
+    cases: dict[str, dict] = {}
+    for r in rows:
+        key = gate_key(r.case, r.implementation)
+        if r.peer or (key in cases and cases[key]["calibrated"] <= r.calibrated):
+            continue
+        cases[key] = {"calibrated": r.calibrated, "median_s": r.median_s, "min_s": r.min_s,
+                      "calibration_s": r.calibration_s, "rounds": r.rounds, "test": r.test}
     return cases, header
 
 
@@ -99,10 +105,12 @@ def record_baseline(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,
 
 
 def check(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,
-          tolerance: float | None = None, allow_missing: bool = False) -> list[Verdict]:
-    """Compare a run with the baseline; one verdict per baseline case (plus new cases, ok)."""
+          tolerance: float | None = None, allow_missing: bool = False,
+          reruns: tuple[Path, ...] = ()) -> list[Verdict]:
+    """Compare a run (and re-measurements of some of its cases) with the baseline; one verdict
+    per baseline case (plus new cases, ok)."""
     baseline = json.loads(Path(baseline_path).read_text())
-    cases, header = figures(results_path)
+    cases, header = figures(results_path, *reruns)
     if not cases:
         raise UnusableResults(f"{results_path}: no gridflex benchmark in the run")
     for key in ("size", "calibration_version", "clock"):
@@ -127,6 +135,32 @@ def check(results_path: Path, baseline_path: Path = DEFAULT_BASELINE,
         verdicts.append(Verdict(name, None, cases[name]["calibrated"], cases[name]["median_s"],
                                 True, "new case, not in the baseline"))
     return verdicts
+
+
+def rerun_failed(results_path: Path, verdicts: list[Verdict]) -> Path | None:
+    """Measure the failed cases once more, in a fresh pytest process with the run's settings.
+
+    A real regression fails again; a co-tenant's burst on the shared machine rarely hits the
+    same case twice. Returns the new results file (None when nothing can be re-run).
+    """
+    cases, header = figures(results_path)
+    tests = sorted({cases[v.case]["test"] for v in verdicts
+                    if not v.ok and v.case in cases and cases[v.case].get("test")})
+    if not tests:
+        return None
+    out = Path(results_path).with_name(Path(results_path).stem + "-rerun.json")
+    # The run's own conditions, including a deliberate slowdown (a slowed run stays slowed).
+    env = {**os.environ, "GRIDFLEX_BENCH_SIZE": str(header["size"]),
+           "NUMBA_NUM_THREADS": str(header["numba_threads"]),
+           "GRIDFLEX_BENCH_SLOWDOWN": str(header["slowdown"])}
+    command = [sys.executable, "-m", "pytest", *tests, "-p", "no:cacheprovider", "-q",
+               f"--benchmark-timer={header['clock']}", f"--benchmark-json={out}"]
+    print(f"bench gate: re-measuring {len(tests)} failed case(s) once")
+    done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        print(done.stdout[-3000:], done.stderr[-3000:])
+        return None
+    return out
 
 
 def verdict_table(verdicts: list[Verdict]) -> str:
@@ -157,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="Allowed slowdown as a fraction (default: the baseline's, 0.25).")
     sub.choices["check"].add_argument("--allow-missing", action="store_true",
                                       help="Do not fail on baseline cases absent from the run.")
+    sub.choices["check"].add_argument("--rerun-failed", action="store_true",
+                                      help="Re-measure failed cases once; keep each case's best.")
     args = parser.parse_args(argv)
     if not args.results.is_file():
         print(f"bench gate: {args.results}: no such file (run the benchmarks first)")
@@ -172,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench gate: {args.baseline}: no baseline (run `make bench-baseline`)")
             return EXIT_UNUSABLE
         verdicts = check(args.results, args.baseline, args.tolerance, args.allow_missing)
+        if args.rerun_failed and not all(v.ok for v in verdicts):
+            print(verdict_table(verdicts))
+            rerun = rerun_failed(args.results, verdicts)
+            if rerun is not None:
+                verdicts = check(args.results, args.baseline, args.tolerance,
+                                 args.allow_missing, (rerun,))
     except UnusableResults as error:
         print(f"bench gate: {error}")
         return EXIT_UNUSABLE

@@ -77,25 +77,36 @@ def run_pandapower_timeseries(net, load_p, load_q, sgen_p):
     return seconds, vm
 
 
-def run_lightsim2grid(net, load_p, load_q, sgen_p, tol=1e-10):
-    """lightsim2grid ``TimeSeriesCPP`` on the switch-free equivalent net."""
+def run_lightsim2grid(net, load_p, load_q, sgen_p, tol=1e-10, threads=1):
+    """lightsim2grid ``TimeSeriesCPP`` (Newton, KLU) on the switch-free equivalent net.
+
+    Every step starts from pandapower's solution of the net at its own values: a flat start
+    (all ``1+0j``) makes lightsim2grid's Newton diverge ("TooManyIterations", empty result)
+    on every SimBench grid, whose MV/LV transformers shift the LV angles by 150 degree.
+    Steps that lightsim2grid reports as not converged are NaN.
+    """
+    import pandapower as pp
     from lightsim2grid.network import init_from_pandapower
     from lightsim2grid.timeSerie import TimeSeriesCPP
 
     flat, bus_map = switch_free(net)
     flat.sgen["q_mvar"] = 0.0
+    pp.runpp(flat, tolerance_mva=tol, max_iteration=50)
+    v_init = flat.res_bus.vm_pu.to_numpy() * np.exp(1j * np.deg2rad(flat.res_bus.va_degree.to_numpy()))
+    v_init = np.nan_to_num(v_init.astype(complex), nan=1.0)  # unsupplied buses: any value
     with warnings.catch_warnings():  # NaN limits and the implicit slack are expected here
         warnings.simplefilter("ignore", UserWarning)
         model = init_from_pandapower(flat)
     series = TimeSeriesCPP(model)
+    series.nb_thread = threads
     series.modify_load_p(np.ascontiguousarray(load_p))
     series.modify_load_q(np.ascontiguousarray(load_q))
     series.modify_sgen_p(np.ascontiguousarray(sgen_p))
-    v_init = np.full(len(flat.bus), complex(flat.ext_grid.vm_pu.iloc[0]), dtype=complex)
     start = time.perf_counter()
-    series.compute(v_init, 20, tol)
+    series.compute(v_init, 30, tol)
     seconds = time.perf_counter() - start
-    v = series.get_voltages()
+    v = np.array(series.get_voltages())
+    v[~np.asarray(series.converged_mask(), dtype=bool)] = np.nan
     position = pd.Series(np.arange(len(flat.bus)), index=flat.bus.index)
     return seconds, np.abs(v[:, position[bus_map.loc[net.bus.index].to_numpy()].to_numpy()])
 

@@ -46,6 +46,7 @@ class Row:
     note: str
     peer_ratio: float | None = None      # peer ÷ gridflex (gridflex row: fastest peer ÷ gridflex)
     fastest_peer: str | None = None
+    test: str = ""                       # pytest node id that measured it
 
     @property
     def throughput(self) -> float:
@@ -73,6 +74,7 @@ def load_rows(results_path: Path) -> tuple[list[Row], dict]:
             iqr_s=stats["iqr"] * scale, min_s=stats["min"] * scale, rounds=int(stats["rounds"]),
             units=float(extra["units"]), unit=extra["unit"], scale=scale,
             calibration_s=float(extra["calibration_s"]), note=extra.get("note", ""),
+            test=bench.get("fullname", ""),
         ))
     header = {
         "size": _single(rows, data, "size"),

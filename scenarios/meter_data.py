@@ -61,10 +61,15 @@ def calibrate_meter_file(
     temperature = _temperature(weather_file, clean) if weather_file is not None else None
     mapping: int | dict[int, int] = bus if bus is not None else _bus_map(buses_file)
     fitted = calibrate(clean, temperature, bus=mapping)
+    # Customers with too little data get no fit; a customers file must not carry them.
+    usable = fitted[fitted["annual_kwh"].notna()]
+    if usable.empty:
+        raise InputError(f"{meter_file}: too little data to calibrate any customer")
     with staged_output(out.parent) as staging:
-        fitted.to_csv(staging / out.name, index=False)
-    usable = int(fitted["annual_kwh"].notna().sum())
-    return f"{meter_file}: calibrated {usable} of {len(fitted)} customers; wrote {out}"
+        usable.to_csv(staging / out.name, index=False)
+    skipped = fitted.loc[fitted["annual_kwh"].isna(), "customer_id"].tolist()
+    note = f" (left out for too little data: {', '.join(map(str, skipped))})" if skipped else ""
+    return f"{meter_file}: calibrated {len(usable)} of {len(fitted)} customers{note}; wrote {out}"
 
 
 def _temperature(weather_file: Path, clean: pd.DataFrame) -> pd.Series:

@@ -72,10 +72,10 @@ def _regressor(seed: int):
 
 
 def _fit_predict(x_train, y_train, x_test, seed: int, threads: int) -> np.ndarray:
-    # OpenMP over-subscription on a shared machine costs ~30× here: cap the threads.
+    # OpenMP/BLAS over-subscription on a shared machine cost ~5-30× here: cap the threads.
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=threads, user_api="openmp"):
+    with threadpool_limits(limits=threads):
         return _regressor(seed).fit(x_train, y_train).predict(x_test)
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from scenarios.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -206,3 +208,50 @@ def _cached(name: str, build: Callable[[], pandapowerNet], cache_dir: Path) -> p
     except OSError:
         pass  # read-only or full cache: the net is still returned, just not cached
     return net
+
+
+CUSTOMER_LOAD_NAME = "gridflex customers"
+"""Name of the load elements `ensure_loads` creates for customers on buses without a load."""
+
+
+def ensure_loads(net: pandapowerNet, buses: np.ndarray) -> np.ndarray:
+    """Load element of each bus, creating an empty one where a bus has no in-service load.
+
+    Customers read from a CSV may sit on buses the feeder has no load element for; their demand
+    needs an element to enter the power flow. A created load has ``p_mw = q_mvar = 0`` (the
+    customers' profiles set it per step), ``scaling = 1`` and the name `CUSTOMER_LOAD_NAME`.
+    Where a bus has several in-service loads the lowest index is used, so repeated calls
+    return the same elements.
+
+    Parameters
+    ----------
+    net
+        The feeder; ``net.load`` is extended in place.
+    buses
+        ``[n]`` pandapower bus indices (repeats allowed).
+
+    Returns
+    -------
+    np.ndarray
+        ``[n]`` int64 ``net.load`` index of a load on each bus.
+
+    Raises
+    ------
+    InputError
+        A bus is not in ``net.bus``.
+    """
+    import pandapower as pp
+
+    buses = np.asarray(buses, dtype=np.int64).ravel()
+    unknown = ~np.isin(buses, net.bus.index.to_numpy())
+    if unknown.any():
+        raise InputError(f"customers: bus {int(buses[unknown][0])} is not a bus of the network")
+    active = net.load[net.load.in_service.astype(bool)]
+    load_of_bus = {int(bus): int(idx) for idx, bus in
+                   sorted(zip(active.index, active.bus.astype(np.int64)), reverse=True)}
+    for bus in np.unique(buses):
+        if int(bus) not in load_of_bus:
+            load_of_bus[int(bus)] = int(
+                pp.create_load(net, bus=int(bus), p_mw=0.0, q_mvar=0.0, name=CUSTOMER_LOAD_NAME)
+            )
+    return np.array([load_of_bus[int(bus)] for bus in buses], dtype=np.int64)

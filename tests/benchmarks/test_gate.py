@@ -29,6 +29,7 @@ def _bench(case: str, seconds: float, calibration: float = 0.05, *, implementati
     """One benchmark entry shaped as the harness writes it (pytest-benchmark JSON)."""
     return {
         "name": f"test[{case}]",
+        "fullname": f"benchmarks/test_x.py::test[{case}]",
         "stats": {"min": seconds, "median": seconds * 1.1, "iqr": seconds * 0.05,
                   "rounds": 5, "mean": seconds * 1.1, "max": seconds * 1.3},
         "extra_info": {
@@ -36,6 +37,7 @@ def _bench(case: str, seconds: float, calibration: float = 0.05, *, implementati
             "peer": implementation != "gridflex", "size": size, "params": {}, "units": 100.0,
             "unit": "steps", "scale": 1.0, "note": "", "calibration_s": calibration,
             "calibration_version": 1, "slowdown": slowdown, "numba_threads": 1,
+            "clock": "time.process_time",
         },
     }
 
@@ -145,11 +147,30 @@ def test_gate_passes_unchanged_kernel_and_fails_slowed_kernel(tmp_path):
     assert json.loads(slowed.read_text())["benchmarks"][0]["extra_info"]["slowdown"] == 3
     assert gate.main(["check", str(slowed), "--baseline", str(baseline)]) == gate.EXIT_REGRESSION
 
-    # Unchanged code passes. Timing on a shared machine is noisy: one re-measurement is allowed
-    # before calling it a false alarm (the slowed run above gets no such second chance).
-    for attempt in range(2):
-        same = _run_kernel_benchmark(tmp_path / f"same{attempt}.json", 1)
-        if gate.main(["check", str(same), "--baseline", str(baseline)]) == gate.EXIT_OK:
-            break
-    else:
-        pytest.fail("the gate failed an unchanged kernel twice")
+    # Unchanged code passes, as `make bench-check` runs it: a case that fails is re-measured
+    # once (shared-machine noise), and its best figure counts.
+    same = _run_kernel_benchmark(tmp_path / "same.json", 1)
+    assert gate.main(["check", "--rerun-failed", str(same), "--baseline", str(baseline)]) == 0
+
+
+def test_rerun_repeats_failed_cases_under_the_runs_own_conditions(recorded, monkeypatch):
+    tmp_path, runs, baseline = recorded
+    slowed = copy.deepcopy(runs)
+    for entry in slowed:
+        entry["extra_info"]["slowdown"] = 3
+        entry["fullname"] = f"benchmarks/test_x.py::{entry['name']}"
+    slowed[0]["stats"]["min"] *= 3
+    results = _write(tmp_path / "slowed.json", slowed)
+    calls = []
+
+    def fake_run(command, env, **kwargs):
+        calls.append((command, env))
+        out = Path(next(a for a in command if a.startswith("--benchmark-json=")).split("=", 1)[1])
+        _write(out, slowed[:1])  # the re-measurement is just as slow
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(gate.subprocess, "run", fake_run)
+    assert gate.main(["check", "--rerun-failed", str(results), "--baseline", str(baseline)]) == 1
+    (command, env), = calls
+    assert "benchmarks/test_x.py::test[profiles/kernel]" in command
+    assert env["GRIDFLEX_BENCH_SLOWDOWN"] == "3" and env["GRIDFLEX_BENCH_SIZE"] == "tiny"

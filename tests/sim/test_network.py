@@ -116,3 +116,47 @@ def test_json_scan_accepts_pandapower_files(tmp_path, network_factory):
     json.loads(path.read_text(), object_hook=hook)
     assert modules <= {"pandapower", "pandas", "numpy", "builtins", "geojson", "shapely"}
     assert len(load_network(f"file:{path}").load) == len(net.load)
+
+
+def test_ensure_loads_reuses_existing_and_creates_missing(network_factory):
+    import numpy as np
+
+    from sim.network import CUSTOMER_LOAD_NAME, ensure_loads
+
+    net = network_factory("simbench:1-LV-rural1--0-sw")
+    loaded_bus = int(net.load.bus.iloc[0])
+    existing = int(net.load.index[0])
+    free_buses = sorted(set(net.bus.index) - set(net.load.bus))
+    empty_bus = int(free_buses[0])
+    # An out-of-service load does not count: its bus gets a new element too.
+    off_bus = int(free_buses[1])
+    import pandapower as pp
+
+    off = pp.create_load(net, bus=off_bus, p_mw=0.01, in_service=False)
+    n_before = len(net.load)
+
+    loads = ensure_loads(net, np.array([loaded_bus, empty_bus, empty_bus, off_bus]))
+
+    assert loads.dtype == np.int64 and loads[0] == existing
+    assert loads[1] == loads[2] and loads[3] != off
+    assert len(net.load) == n_before + 2
+    created = net.load.loc[[loads[1], loads[3]]]
+    assert created.bus.tolist() == [empty_bus, off_bus]
+    assert (created.name == CUSTOMER_LOAD_NAME).all()
+    assert (created.p_mw == 0.0).all() and (created.q_mvar == 0.0).all()
+    assert created.in_service.all()
+    # Idempotent: a second call creates nothing and returns the same elements.
+    again = ensure_loads(net, np.array([off_bus, empty_bus, loaded_bus]))
+    assert again.tolist() == [loads[3], loads[1], existing] and len(net.load) == n_before + 2
+    pp.runpp(net)
+    assert net.converged
+
+
+def test_ensure_loads_rejects_unknown_bus(network_factory):
+    import numpy as np
+
+    from sim.network import ensure_loads
+
+    net = network_factory("pandapower:cigre_lv")
+    with pytest.raises(InputError, match="bus 999999 is not a bus"):
+        ensure_loads(net, np.array([0, 999999]))
