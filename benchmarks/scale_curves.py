@@ -67,13 +67,13 @@ def _profiles_call(customers: int, steps: int):
 
 
 def _powerflow_call(steps: int):
-    from benchmarks.test_bench_powerflow import simbench_injections
+    from benchmarks.bench_powerflow import profile_injections
     from sim.network import load_network
     from sim.powerflow import prepare_grid, run_timeseries
 
     net = load_network(POWERFLOW_SOURCE)
     grid = prepare_grid(net)
-    injections = simbench_injections(net, steps)
+    injections = profile_injections(net, steps)
     run_timeseries(grid, *(a[:8] for a in injections))
     return lambda: run_timeseries(grid, *injections)
 
@@ -121,7 +121,8 @@ def _run_point(curve: str, value: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def sweep(quick: bool = False, optimizer_max: int = 10_000) -> list[dict]:
+def sweep(quick: bool = False, optimizer_max: int = 10_000,
+          curves: tuple[str, ...] | None = None) -> list[dict]:
     plan = [("profiles-customers", v) for v in (QUICK["customers"] if quick else CUSTOMERS)]
     plan += [("model-build-customers", v)
              for v in (QUICK["optimizer"] if quick else OPTIMIZER_CUSTOMERS) if v <= optimizer_max]
@@ -129,6 +130,8 @@ def sweep(quick: bool = False, optimizer_max: int = 10_000) -> list[dict]:
     plan += [("profiles-steps", v) for v in steps] + [("powerflow-steps", v) for v in steps]
     points = []
     for curve, value in plan:
+        if curves and curve not in curves:
+            continue
         point = _run_point(curve, value)
         print(f"{curve:>22} {value:>7}: {point['seconds']:8.3f} s  {point['peak_mb']:8.1f} MB",
               flush=True)
@@ -182,14 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="Two points per curve (smoke run).")
     parser.add_argument("--optimizer-max", type=int, default=10_000,
                         help="Largest customer count of the model-build curve.")
+    parser.add_argument("--curves", nargs="+", choices=sorted(LABELS), default=None,
+                        help="Only these curves; earlier points of other curves in "
+                             "scale.json are kept.")
     parser.add_argument("--point", nargs=2, metavar=("CURVE", "VALUE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.point:
         print(json.dumps(measure_point(args.point[0], int(args.point[1]))))
         return 0
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    points = sweep(args.quick, args.optimizer_max)
-    (args.out_dir / "scale.json").write_text(json.dumps(points, indent=2))
+    points = sweep(args.quick, args.optimizer_max, tuple(args.curves or ()))
+    store = args.out_dir / "scale.json"
+    if args.curves and store.is_file():
+        points += [p for p in json.loads(store.read_text()) if p["curve"] not in args.curves]
+    store.write_text(json.dumps(points, indent=2))
     for path in plot(points, args.out_dir):
         print(f"wrote {path}")
     return 0

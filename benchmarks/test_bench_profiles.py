@@ -65,7 +65,7 @@ def kernel_inputs(size: str) -> dict:
     p = KERNEL.params(size)
     time = _time(p["steps"])
     population = _population(p["customers"])
-    weights, params = customer_parameters(population)
+    weights, params = customer_parameters(population, SEED)
     if size == "tiny":
         pad = int(np.ceil(k.MAX_SHIFT_H / (STEP_MIN / 60.0)))
         base, temperature, pv_factor = _analytic_drivers(time, weights.shape[1], pad)

@@ -101,6 +101,11 @@ def _parse_integer(path: Path, column: str, values: pd.Series) -> np.ndarray:
     if len(frac):
         i = int(frac[0])
         raise _fail(path, i + 2, column, f"{numbers[i]:g} is not an integer")
+    # Beyond 2^53 a float no longer holds every integer, and int64 overflows soon after.
+    huge = np.flatnonzero(np.abs(numbers) > 2.0**53)
+    if len(huge):
+        i = int(huge[0])
+        raise _fail(path, i + 2, column, f"{numbers[i]:g} is too large for an id")
     return numbers.astype(np.int64)
 
 
@@ -127,7 +132,8 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable CSV ({reason})") from None
     frame.columns = [c.strip() for c in frame.columns]
     for column in REQUIRED_COLUMNS:
         if column not in frame.columns:

@@ -9,6 +9,8 @@ interfaces, which add rows one by one from Python.
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -43,6 +45,26 @@ class HighsModel:
     nnz: int
     integer_cols: np.ndarray       # columns that are integer in the model
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance.
+
+    HiGHS prints its banner on the C-level stdout when the first instance of a process is made,
+    before any option can be set; results go to files and stdout carries gridflex's own
+    summary, so stdout's file descriptor is pointed at /dev/null for that moment.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.silent()
+    return h
 
 
 def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
@@ -116,8 +138,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
             for flag in integer
         ]
-    h = highspy.Highs()
-    h.silent()
+    h = new_highs()
     h.setOptionValue("threads", int(threads))
     h.passModel(lp)
     sign = -1.0 if model.objective.sense == pyo.maximize else 1.0

@@ -60,7 +60,7 @@ def pareto_front(
 ) -> xr.Dataset:
     """Sweep ``points`` ε values between the two extremes of the front.
 
-    Returns a Dataset on dim ``step`` (the sweep point) with ``epsilon``, ``peak_kw_after``,
+    Returns a Dataset on dim ``point`` (the sweep point) with ``epsilon``, ``peak_kw_after``,
     ``peak_reduction_kw``, ``satisfaction_mean``, ``cost_eur`` (weighted incentives + bad
     debt), ``objective_eur`` (the scenario's money objective of that assignment), ``gap``
     (of the peak objective against its bound), ``feasible`` and ``offer_choice[step, customer]``.
@@ -137,16 +137,16 @@ def _front_dataset(problem, against, method, results, solve_s) -> xr.Dataset:
              "peak_reduction_kw": "kW", "satisfaction_mean": "1", "cost_eur": "EUR",
              "objective_eur": "EUR", "gap": "1"}
     ds = xr.Dataset(
-        {name: ("step", values, {"units": units[name]}) for name, values in fields.items()},
-        coords={"step": np.arange(m), "customer": problem.customer_ids},
+        {name: ("point", values, {"units": units[name]}) for name, values in fields.items()},
+        coords={"point": np.arange(m), "customer": problem.customer_ids},
     )
-    ds["feasible"] = ("step", feasible, {"units": "bool"})
-    ds["status"] = ("step", status, {"units": "1"})
-    ds["offer_choice"] = (("step", "customer"), choice_all,
+    ds["feasible"] = ("point", feasible, {"units": "bool"})
+    ds["status"] = ("point", status, {"units": "1"})
+    ds["offer_choice"] = (("point", "customer"), choice_all,
                           {"units": "1", "long_name": "offer index per customer (-1: infeasible point)"})
     ds.attrs.update(against=against, method=method, solve_s=solve_s,
                     offer_names=list(problem.offer_names),
-                    description="ε-constraint Pareto front; dim 'step' is the sweep point")
+                    description="ε-constraint Pareto front; dim 'point' is the sweep point")
     return ds
 
 

@@ -194,7 +194,8 @@ def pareto(
         loaded = load_scenario(scenario)
         kind: Literal["satisfaction", "cost"] = "satisfaction" if against == "satisfaction" else "cost"
         with _stage_progress() as progress:
-            path = run_pareto(loaded, out, against=kind, points=points, progress=progress)
+            path, table = run_pareto(loaded, out, against=kind, points=points, progress=progress)
+        typer.echo(table.to_string())
         typer.echo(f"wrote {path}")
 
 
@@ -217,8 +218,8 @@ def batch(
         seed_list = _parse_seeds(seeds)
         report = run_batch(scenarios, out, workers=workers, scheduler=scheduler, seeds=seed_list)
         typer.echo(report.summary_text())
-        if report.failed:
-            raise typer.Exit(1)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def _parse_seeds(seeds: str | None) -> list[int] | None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from scenarios.errors import InputError
@@ -69,7 +68,8 @@ def write_result(ds: xr.Dataset, path: Path) -> None:
         if isinstance(value, bool):
             clean.attrs[name] = int(value)
         elif isinstance(value, list | tuple):
-            clean.attrs[name] = np.asarray([str(v) for v in value]) if value else ""
+            # netCDF attributes hold no string arrays portably: one comma-separated string.
+            clean.attrs[name] = ", ".join(str(v) for v in value)
     try:
         clean.to_netcdf(path, engine="h5netcdf", encoding=encoding)
     except OSError as error:

@@ -161,7 +161,9 @@ def _optimize(scenario: Scenario, feeder: FeederModel, design: xr.Dataset,
 
     menu = build_offer_menu(scenario)
     problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
-    solution = solve_offers(problem, scenario.solver, export_mps=export_model)
+    solution = solve_offers(
+        problem, scenario.solver, export_mps=export_model, method=scenario.solver.method
+    )
     attrs: dict[str, float | str] = {
         "status": str(solution.status),
         "objective_eur": float(solution.objective),
@@ -233,10 +235,13 @@ def _table_text(table: object) -> str:
 
 
 def run_pareto(scenario: Scenario, out_dir: Path, *, against: str, points: int,
-               progress: Progress | None = None) -> Path:
-    """Sweep the ε-constraint Pareto front of peak reduction versus satisfaction or cost."""
+               progress: Progress | None = None) -> tuple[Path, pd.DataFrame]:
+    """Sweep the ε-constraint Pareto front of peak reduction versus satisfaction or cost.
+
+    Writes ``pareto_<against>.nc`` and ``.png`` and returns the PNG path and the front's table.
+    """
     from optimizer.offers import build_offer_problem
-    from optimizer.pareto import pareto_front, plot_pareto_front
+    from optimizer.pareto import pareto_front, plot_pareto
 
     report = progress or (lambda stage: None)
     feeder = build_feeder(scenario, progress)
@@ -246,5 +251,8 @@ def run_pareto(scenario: Scenario, out_dir: Path, *, against: str, points: int,
     front = pareto_front(problem, scenario.solver, against=against, points=points)
     with staged_output(out_dir) as staging:
         write_result(front, staging / f"pareto_{against}.nc")
-        plot_pareto_front(front, staging / f"pareto_{against}.png")
-    return out_dir / f"pareto_{against}.png"
+        plot_pareto(front, staging / f"pareto_{against}.png")
+    columns = [name for name in ("epsilon", "peak_reduction_kw", "satisfaction_mean", "cost_eur",
+                                 "feasible") if name in front]
+    table = front[columns].to_dataframe()
+    return out_dir / f"pareto_{against}.png", table

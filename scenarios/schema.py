@@ -393,6 +393,13 @@ class SolverConfig(_Model):
     time_limit_s: float = Field(120.0, gt=0, le=86_400, description="Solver time limit [s].")
     mip_gap: float = Field(1e-4, ge=0, le=1, description="Relative MIP gap to stop at [-].")
     threads: int = Field(1, ge=1, le=64, description="Solver threads.")
+    method: Literal["auto", "mip", "lp-fix", "cluster"] = Field(
+        "auto",
+        description=(
+            "Exact MIP, LP relaxation with fixing and a sub-MIP (gap against the LP bound), or "
+            "integer counts per cluster of alike customers; 'auto' picks MIP up to 300 customers."
+        ),
+    )
 
 
 class EvaluationConfig(_Model):

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 DIMS: frozenset[str] = frozenset(
-    {"customer", "time", "bus", "line", "trafo", "offer", "tier", "draw", "scenario",
+    {"customer", "time", "bus", "line", "trafo", "offer", "tier", "draw", "scenario", "point",
      "load", "sgen", "step", "factor", "quantile", "period", "month"}
 )
 

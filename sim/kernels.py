@@ -58,6 +58,9 @@ DESIGN_TEMPERATURE_C = -12.0
 SINK_TEMPERATURE_C = 35.0
 CARNOT_EFFICIENCY = 0.4
 
+# Steps per block of `simulate_customer` (7 scratch rows of 8 kB stay in L1/L2 cache).
+BLOCK_STEPS = 1024
+
 
 @jit
 def mix64(z):
@@ -158,21 +161,118 @@ def time_drivers(temperature, hour):
 
 
 @jit
+def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share, contrast,
+                heat_min_kw, cool_min_kw, shape, noise_step, spike_kw, heat_cycle, cool_cycle):
+    """Everything of steps ``t0 .. t0+n-1`` that does not depend on the customer's state.
+
+    On entry ``shape[:n]`` holds the mixed member shape; on exit it holds the base load without
+    noise and spikes ``(1 - spike share) · contrast-scaled shape`` [-]. Also writes the AR(1)
+    innovation ``noise_step`` [-], the spike load ``spike_kw`` (0 without a spike) [-] and the
+    compressor-cycling thresholds ``u · minimum load`` of heating and cooling [kW].
+
+    A loop without state or branches, so LLVM vectorises it; the recursions of
+    `simulate_customer` then run over these arrays.
+    """
+    low_mask = np.uint64(0x1FFFFF)
+    cycle_mask = np.uint64(0x7FF)
+    for i in range(n):
+        t = t0 + i
+        s = max(1.0 + contrast * (shape[i] - 1.0), 0.05)
+        noise_step[i] = innovation * normal(noise_key, t)
+        events = draw_bits(event_key, t)
+        u_spike = float(np.int64(events >> np.uint64(32))) * INV_2_32
+        u_size = float(np.int64((events >> np.uint64(11)) & low_mask)) * (1.0 / 2097152.0)
+        u_cycle = float(np.int64(events & cycle_mask)) * (1.0 / 2048.0)
+        shape[i] = (1.0 - spike_share) * s
+        spike_kw[i] = spike_size * 2.0 * u_size if u_spike * spike_size < spike_share * s else 0.0
+        heat_cycle[i] = u_cycle * heat_min_kw
+        cool_cycle[i] = u_cycle * cool_min_kw
+
+
+# Columns of the per-day draws `day_draws` writes.
+DAY_PLUG, DAY_ARRIVAL_H, DAY_ENERGY, DAY_DEPARTURE_H, DAY_DRAW1_H, DAY_DRAW2_H = 0, 1, 2, 3, 4, 5
+DAY_DRAW1_KWH, DAY_DRAW2_KWH = 6, 7
+DAY_COLUMNS = 8
+
+
+@jit
+def day_draws(day_key, first_day, arrival_mean_h, departure_mean_h, ev_kwh_day, water_kwh_day,
+              out):
+    """One customer's EV and hot-water draws of days ``first_day ..`` into ``out[day, column]``.
+
+    Columns: plug-in today (1/0), arrival [h], session energy [kWh], next morning's departure
+    [h], morning and evening hot-water draw times [h] and energies [kWh].
+    """
+    for j in range(out.shape[0]):
+        c = (first_day + j) * 16
+        out[j, DAY_PLUG] = 1.0 if uniform(day_key, c) < EV_PLUG_PROBABILITY else 0.0
+        out[j, DAY_ARRIVAL_H] = min(max(arrival_mean_h + 1.2 * normal(day_key, c + 1), 12.0), 23.9)
+        out[j, DAY_ENERGY] = min(ev_kwh_day / EV_PLUG_PROBABILITY
+                                 * np.exp(EV_ENERGY_SD * normal(day_key, c + 2)
+                                          - 0.5 * EV_ENERGY_SD * EV_ENERGY_SD), EV_BATTERY_KWH)
+        out[j, DAY_DEPARTURE_H] = min(max(departure_mean_h + 0.7 * normal(day_key, c + 3), 5.0),
+                                      10.0)
+        water_day = water_kwh_day * np.exp(0.25 * normal(day_key, c + 4) - 0.03125)
+        out[j, DAY_DRAW1_H] = 6.0 + 2.0 * uniform(day_key, c + 5)
+        out[j, DAY_DRAW2_H] = 18.0 + 3.0 * uniform(day_key, c + 6)
+        out[j, DAY_DRAW1_KWH] = 0.4 * water_day
+        out[j, DAY_DRAW2_KWH] = 0.6 * water_day
+
+
+@jit
+def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share, contrast,
+                heat_min_kw, cool_min_kw, shape, noise_step, spike_kw, heat_cycle, cool_cycle):
+    """Everything of steps ``t0 .. t0+n-1`` that does not depend on the customer's state.
+
+    On entry ``shape[:n]`` holds the mixed member shape; on exit it holds the base load without
+    noise and spikes ``(1 - spike share) · contrast-scaled shape`` [-]. Also writes the AR(1)
+    innovation ``noise_step`` [-], the spike load ``spike_kw`` (0 without a spike) [-] and the
+    compressor-cycling thresholds ``u · minimum load`` of heating and cooling [kW].
+
+    A loop without state or branches, so LLVM vectorises it.
+    """
+    low_mask = np.uint64(0x1FFFFF)
+    cycle_mask = np.uint64(0x7FF)
+    for i in range(n):
+        t = t0 + i
+        s = max(1.0 + contrast * (shape[i] - 1.0), 0.05)
+        noise_step[i] = innovation * normal(noise_key, t)
+        events = draw_bits(event_key, t)
+        u_spike = float(np.int64(events >> np.uint64(32))) * INV_2_32
+        u_size = float(np.int64((events >> np.uint64(11)) & low_mask)) * (1.0 / 2097152.0)
+        u_cycle = float(np.int64(events & cycle_mask)) * (1.0 / 2048.0)
+        shape[i] = (1.0 - spike_share) * s
+        spike_kw[i] = spike_size * 2.0 * u_size if u_spike * spike_size < spike_share * s else 0.0
+        heat_cycle[i] = u_cycle * heat_min_kw
+        cool_cycle[i] = u_cycle * cool_min_kw
+
+
+@jit
 def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temperature,
                       pv_factor, hour, day, cop_ratio, heat_schedule, cool_schedule, step_h, params,
                       p_out, q_out, flex_out, pv_out):
     """Simulate one customer over all steps, writing into the 1-D output rows.
+
+    The per-day draws come first (`day_draws`); then the steps run in blocks of `BLOCK_STEPS`:
+    a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
+    one short scalar loop per state recursion (noise, building air for heating and for cooling,
+    EV battery, hot-water tank; a device the customer lacks costs nothing) adds its load, and a
+    vectorised pass writes the four outputs. Each step's floating-point operations and their
+    order are those of the plain step-by-step loop of the twins (``tests/reference/profiles.py``),
+    so results do not depend on the block size.
 
     Parameters
     ----------
     weights : [member] weights of the member base shapes [-]
     base : [member, pad + T + pad] base shapes (mean 1), padded for time shifts [-]
     temperature, pv_factor, hour : [T] outdoor air [°C], PV per kWp [kW/kWp], local hour [h]
-    day : [T] local day number (int64) keying the per-day draws
+    day : [T] local day number (int64, consecutive) keying the per-day draws
     cop_ratio, heat_schedule, cool_schedule : [T] from `time_drivers`
     params : [PARAM_COUNT] the customer's parameter row (columns above)
     """
     n_steps = temperature.shape[0]
+    if n_steps == 0:
+        return
     n_member = base.shape[0]
     traits = stream_key(seed, customer_id, STREAM_TRAITS)
     noise_key = stream_key(seed, customer_id, STREAM_STEP_NOISE)
@@ -197,14 +297,10 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     is_heat_pump = params[HEAT_PUMP] > 0.5
     cool_k = params[COOL_KW_PER_K]
     ev_kw = params[EV_KW]
-    ev_kwh_day = params[EV_KWH_PER_DAY]
     water_kw = params[WATER_KW]
-    water_kwh_day = params[WATER_KWH_PER_DAY]
     pv_kwp = params[PV_KWP]
     tan_phi = params[TAN_PHI]
     noise_sd = params[NOISE_SD]
-    spike_share = params[SPIKE_SHARE]
-    spike_size = params[SPIKE_SIZE]
 
     phi = np.exp(-step_h / noise_tau_h)
     innovation = np.sqrt(1.0 - phi * phi) * noise_sd
@@ -213,7 +309,7 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     heat_min_kw = HEAT_MIN_MODULATION * heat_k * (balance_c - DESIGN_TEMPERATURE_C)
     cool_min_kw = HEAT_MIN_MODULATION * cool_k * 8.0
 
-    # Most customers follow one member shape: skip the zero weights in the inner loop.
+    # Most customers follow one member shape: skip the zero weights.
     used = np.zeros(n_member, dtype=np.int64)
     n_used = 0
     for j in range(n_member):
@@ -223,112 +319,132 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     if n_used == 0:
         n_used = 1
 
+    first_day = day[0]
+    days = np.empty((day[n_steps - 1] - first_day + 1, DAY_COLUMNS))
+    if ev_kw > 0.0 or water_kw > 0.0:
+        day_draws(day_key, first_day, arrival_mean_h, departure_mean_h, params[EV_KWH_PER_DAY],
+                  params[WATER_KWH_PER_DAY], days)
+
+    shape = np.empty(BLOCK_STEPS)
+    noise_step = np.empty(BLOCK_STEPS)
+    spike_kw = np.empty(BLOCK_STEPS)
+    heat_cycle = np.empty(BLOCK_STEPS)
+    cool_cycle = np.empty(BLOCK_STEPS)
+    base_kw = np.empty(BLOCK_STEPS)
+    flexible = np.empty(BLOCK_STEPS)
+
     noise = noise_sd * normal(traits, 10)  # stationary start
     heat_air = temperature[0]
     cool_air = temperature[0]
-    current_day = np.int64(-(2**62))
     ev_plugged = False
     ev_remaining = 0.0
     ev_leave_day = np.int64(0)
     ev_leave_h = 0.0
-    today_plug = False
-    today_arrival_h = 0.0
-    today_energy = 0.0
-    today_departure_h = 0.0
     water_remaining = 0.0
-    draw1_h = 0.0
-    draw1_kwh = 0.0
-    draw2_h = 0.0
-    draw2_kwh = 0.0
 
-    for t in range(n_steps):
-        h = hour[t]
-        d = day[t]
-        if d != current_day:
-            current_day = d
-            c = d * 16
-            today_plug = uniform(day_key, c) < EV_PLUG_PROBABILITY
-            today_arrival_h = min(max(arrival_mean_h + 1.2 * normal(day_key, c + 1), 12.0), 23.9)
-            today_energy = min(ev_kwh_day / EV_PLUG_PROBABILITY
-                               * np.exp(EV_ENERGY_SD * normal(day_key, c + 2)
-                                        - 0.5 * EV_ENERGY_SD * EV_ENERGY_SD), EV_BATTERY_KWH)
-            today_departure_h = min(max(departure_mean_h + 0.7 * normal(day_key, c + 3), 5.0), 10.0)
-            water_day = water_kwh_day * np.exp(0.25 * normal(day_key, c + 4) - 0.03125)
-            draw1_h = 6.0 + 2.0 * uniform(day_key, c + 5)
-            draw2_h = 18.0 + 3.0 * uniform(day_key, c + 6)
-            draw1_kwh = 0.4 * water_day
-            draw2_kwh = 0.6 * water_day
-
-        # Base (appliance) load: shifted, contrast-scaled member shape × AR(1) noise + spikes.
-        col = pad + t + shift
-        shape = weights[used[0]] * base[used[0], col]
+    for t0 in range(0, n_steps, BLOCK_STEPS):
+        n = min(BLOCK_STEPS, n_steps - t0)
+        col0 = pad + t0 + shift
+        w = weights[used[0]]
+        for i in range(n):
+            shape[i] = w * base[used[0], col0 + i]
         for j in range(1, n_used):
-            shape += weights[used[j]] * base[used[j], col]
-        shape = max(1.0 + contrast * (shape - 1.0), 0.05)
-        noise = phi * noise + innovation * normal(noise_key, t)
-        events = draw_bits(event_key, t)
-        u_spike = float(np.int64(events >> np.uint64(32))) * INV_2_32
-        u_size = float(np.int64((events >> np.uint64(11)) & np.uint64(0x1FFFFF))) * (1.0 / 2097152.0)
-        u_cycle = float(np.int64(events & np.uint64(0x7FF))) * (1.0 / 2048.0)
-        base_kw = (1.0 - spike_share) * shape * max(1.0 + noise, 0.0)
-        if u_spike * spike_size < spike_share * shape:
-            base_kw += spike_size * 2.0 * u_size
-        base_kw *= mean_kw
+            w = weights[used[j]]
+            for i in range(n):
+                shape[i] += w * base[used[j], col0 + i]
+        block_draws(noise_key, event_key, t0, n, innovation, params[SPIKE_SIZE],
+                    params[SPIKE_SHARE], contrast, heat_min_kw, cool_min_kw, shape, noise_step,
+                    spike_kw, heat_cycle, cool_cycle)
 
+        # Base (appliance) load: shaped AR(1) noise plus the spike (adding a zero spike leaves
+        # the value unchanged, so this equals the branchy form of the twins).
+        for i in range(n):
+            noise = phi * noise + noise_step[i]
+            base_kw[i] = (shape[i] * max(1.0 + noise, 0.0) + spike_kw[i]) * mean_kw
+
+        # Flexible load = heating + cooling + EV + water heater, summed in this order; an
+        # absent device adds 0.0 exactly as in the twins.
         # Space heating: heat demand follows the building's lagged air temperature.
-        heat_kw = 0.0
         if heat_k > 0.0:
-            heat_air += alpha_heat * (temperature[t] - heat_air)
-            deficit = balance_c - heat_air
-            if deficit > 0.0:
+            for i in range(n):
+                t = t0 + i
+                heat_air += alpha_heat * (temperature[t] - heat_air)
+                deficit = balance_c - heat_air
                 heat_kw = heat_k * deficit * heat_schedule[t]
                 if is_heat_pump:
                     heat_kw *= cop_ratio[t]
-                    # Below minimum modulation the compressor cycles on/off (same mean).
-                    if heat_kw < heat_min_kw:
-                        heat_kw = heat_min_kw if u_cycle * heat_min_kw < heat_kw else 0.0
-        cool_kw = 0.0
+                    # Below minimum modulation the compressor cycles on/off (same mean); a
+                    # select on the random threshold, not an unpredictable branch.
+                    cycled = heat_min_kw if heat_cycle[i] < heat_kw else 0.0
+                    heat_kw = cycled if heat_kw < heat_min_kw else heat_kw
+                flexible[i] = heat_kw if deficit > 0.0 else 0.0
+        else:
+            flexible[:n] = 0.0
         if cool_k > 0.0:
-            cool_air += alpha_cool * (temperature[t] - cool_air)
-            excess = cool_air - setpoint_c
-            if excess > 0.0:
+            for i in range(n):
+                t = t0 + i
+                cool_air += alpha_cool * (temperature[t] - cool_air)
+                excess = cool_air - setpoint_c
                 cool_kw = cool_k * excess * cool_schedule[t]
-                if cool_kw < cool_min_kw:
-                    cool_kw = cool_min_kw if u_cycle * cool_min_kw < cool_kw else 0.0
+                cycled = cool_min_kw if cool_cycle[i] < cool_kw else 0.0
+                cool_kw = cycled if cool_kw < cool_min_kw else cool_kw
+                flexible[i] += cool_kw if excess > 0.0 else 0.0
+        else:
+            for i in range(n):
+                flexible[i] += 0.0
 
         # EV: plug in on arrival, charge at full power until full or departure.
-        ev_load = 0.0
         if ev_kw > 0.0:
-            if ev_plugged and (d > ev_leave_day or (d == ev_leave_day and h >= ev_leave_h)):
-                ev_plugged = False
-                ev_remaining = 0.0
-            if today_plug and h <= today_arrival_h < h + step_h:
-                ev_plugged = True
-                ev_remaining = min(ev_remaining + today_energy, EV_BATTERY_KWH)
-                ev_leave_day = d + 1
-                ev_leave_h = today_departure_h
-            if ev_plugged and ev_remaining > 0.0:
-                ev_load = min(ev_kw, ev_remaining / step_h)
-                ev_remaining -= ev_load * step_h
+            for i in range(n):
+                t = t0 + i
+                h = hour[t]
+                d = day[t]
+                today = d - first_day
+                if ev_plugged and (d > ev_leave_day or (d == ev_leave_day and h >= ev_leave_h)):
+                    ev_plugged = False
+                    ev_remaining = 0.0
+                arrival_h = days[today, DAY_ARRIVAL_H]
+                if days[today, DAY_PLUG] > 0.5 and h <= arrival_h < h + step_h:
+                    ev_plugged = True
+                    ev_remaining = min(ev_remaining + days[today, DAY_ENERGY], EV_BATTERY_KWH)
+                    ev_leave_day = d + 1
+                    ev_leave_h = days[today, DAY_DEPARTURE_H]
+                ev_load = 0.0
+                if ev_plugged and ev_remaining > 0.0:
+                    ev_load = min(ev_kw, ev_remaining / step_h)
+                    ev_remaining -= ev_load * step_h
+                flexible[i] += ev_load
+        else:
+            for i in range(n):
+                flexible[i] += 0.0
 
         # Water heater: reheats after the morning and evening draws.
-        water_load = 0.0
         if water_kw > 0.0:
-            if h <= draw1_h < h + step_h:
-                water_remaining += draw1_kwh
-            if h <= draw2_h < h + step_h:
-                water_remaining += draw2_kwh
-            if water_remaining > 0.0:
-                water_load = min(water_kw, water_remaining / step_h)
-                water_remaining -= water_load * step_h
+            for i in range(n):
+                t = t0 + i
+                h = hour[t]
+                today = day[t] - first_day
+                if h <= days[today, DAY_DRAW1_H] < h + step_h:
+                    water_remaining += days[today, DAY_DRAW1_KWH]
+                if h <= days[today, DAY_DRAW2_H] < h + step_h:
+                    water_remaining += days[today, DAY_DRAW2_KWH]
+                water_load = 0.0
+                if water_remaining > 0.0:
+                    water_load = min(water_kw, water_remaining / step_h)
+                    water_remaining -= water_load * step_h
+                flexible[i] += water_load
+        else:
+            for i in range(n):
+                flexible[i] += 0.0
 
-        flexible = heat_kw + cool_kw + ev_load + water_load
-        gross = base_kw + flexible
-        pv = pv_kwp * pv_factor[t] * pv_derate
-        p_out[t] = gross - pv
-        q_out[t] = gross * tan_phi
-        flex_out[t] = flexible
-        pv_out[t] = pv
+        for i in range(n):
+            t = t0 + i
+            gross = base_kw[i] + flexible[i]
+            pv = pv_kwp * pv_factor[t] * pv_derate
+            p_out[t] = gross - pv
+            q_out[t] = gross * tan_phi
+            flex_out[t] = flexible[i]
+            pv_out[t] = pv
 
 
 @parallel_jit

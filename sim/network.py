@@ -148,6 +148,14 @@ def _refuse_foreign_objects(obj: dict) -> dict:
     module = obj.get("_module")
     if isinstance(module, str) and module.split(".")[0] not in _ALLOWED_JSON_MODULES:
         raise _ForeignObjectError(f"module '{module}' (class '{obj.get('_class')}')")
+    # pandapower decodes JSON nested as a string in `_object` later, importing the modules it
+    # names; scan that too.
+    inner = obj.get("_object")
+    if isinstance(inner, str) and inner.lstrip()[:1] in ("{", "["):
+        try:
+            json.loads(inner, object_hook=_refuse_foreign_objects)
+        except json.JSONDecodeError:
+            pass  # not JSON: pandapower reads it as plain data
     return obj
 
 
@@ -248,7 +256,7 @@ def ensure_loads(net: pandapowerNet, buses: np.ndarray) -> np.ndarray:
         raise InputError(f"customers: bus {int(buses[unknown][0])} is not a bus of the network")
     active = net.load[net.load.in_service.astype(bool)]
     load_of_bus = {int(bus): int(idx) for idx, bus in
-                   sorted(zip(active.index, active.bus.astype(np.int64)), reverse=True)}
+                   sorted(zip(active.index, active.bus.astype(np.int64), strict=True), reverse=True)}
     for bus in np.unique(buses):
         if int(bus) not in load_of_bus:
             load_of_bus[int(bus)] = int(

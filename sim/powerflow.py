@@ -42,7 +42,9 @@ REFERENCE_TOLERANCE_MVA = 1e-10
 """Tolerance of the pandapower ``runpp`` that builds the model (and of the runpp fallback)."""
 
 VOLTAGE_TOLERANCE_PU = 1e-10
-"""Fixed point stops when no bus voltage moves more than this between iterations [p.u.]."""
+"""Fixed point stops when its estimated voltage error is below this [p.u.]: no bus voltage moved
+more than this in the last iteration, or the contraction-scaled change is (see
+`sim.pf_kernels.solve_fixed_point`)."""
 
 NEWTON_TOLERANCE_PU = 1e-11
 """Newton stops when the largest power mismatch is below this [p.u. on ``sn_mva``]."""
@@ -390,41 +392,47 @@ def solve(
     load_q = _as_steps(load_q_mvar, n_steps, n_load, "load_q_mvar")
     sgen_p = _as_steps(sgen_p_mw, n_steps, n_sgen, "sgen_p_mw")
     sgen_q = _as_steps(sgen_q_mvar, n_steps, n_sgen, "sgen_q_mvar")
+    v_re, v_im, iterations, converged, solver = _solve_parts(
+        grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback)
+    return PowerFlowResult(v_re + 1j * v_im, iterations, converged, solver)
 
-    v = np.empty((n_steps, grid.n_internal), dtype=complex)
+
+def _solve_parts(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback):
+    """`solve` on validated arrays → real and imaginary voltages ``[T, n_internal]`` and flags."""
+    n_steps = load_p.shape[0]
+    v_re = np.empty((n_steps, grid.n_internal))
+    v_im = np.empty((n_steps, grid.n_internal))
     iterations = np.zeros(n_steps, dtype=np.int32)
     converged = np.zeros(n_steps, dtype=bool)
     solver = np.zeros(n_steps, dtype=np.int8)
     if grid.needs_newton:
         retry = np.arange(n_steps)
     else:
-        _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations, converged)
+        _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter,
+                         v_re, v_im, iterations, converged)
         retry = np.flatnonzero(~converged)
-    if not fallback and not grid.needs_newton:
-        return PowerFlowResult(v, iterations, converged, solver)
+        if not fallback:
+            return v_re, v_im, iterations, converged, solver
     for t in retry:
         s_const, s_i, s_z = step_injections(grid, load_p[t], load_q[t], sgen_p[t], sgen_q[t])
-        start = grid.v_start
-        v_t, its, ok = newton_step(grid, s_const, s_i, s_z, start)
+        v_t, its, ok = newton_step(grid, s_const, s_i, s_z, grid.v_start)
         solver[t] = SOLVER_CODES["newton"]
         if not ok and fallback:
             v_t, its, ok = _runpp_step(grid, load_p[t], load_q[t], sgen_p[t], sgen_q[t], v_t)
             solver[t] = SOLVER_CODES["pandapower"]
-        v[t], iterations[t], converged[t] = v_t, its, ok
-    return PowerFlowResult(v, iterations, converged, solver)
+        v_re[t], v_im[t], iterations[t], converged[t] = v_t.real, v_t.imag, its, ok
+    return v_re, v_im, iterations, converged, solver
 
 
-def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations, converged):
+def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v_re, v_im,
+                     iterations, converged):
     n = len(grid.internal_of_factor)
-    n_steps = load_p.shape[0]
     load_pos = np.where(grid.load_internal >= 0, grid.factor_of_internal[grid.load_internal], -1)
     sgen_pos = np.where(grid.sgen_internal >= 0, grid.factor_of_internal[grid.sgen_internal], -1)
     s_base = grid.s_base[grid.internal_of_factor]
-    v_re = np.empty((n_steps, n))
-    v_im = np.empty((n_steps, n))
-    its = np.zeros(n_steps, dtype=np.int32)
-    ok = np.zeros(n_steps, dtype=np.bool_)
     zip_shares = np.ascontiguousarray(grid.load_zip)
+    v_re[:, grid.ref] = grid.v_ref.real
+    v_im[:, grid.ref] = grid.v_ref.imag
     pf_kernels.solve_fixed_point(
         load_p, load_q, load_pos, grid.load_factor,
         sgen_p, sgen_q, sgen_pos, grid.sgen_factor,
@@ -435,13 +443,9 @@ def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, i
         grid.u_ptr, grid.u_idx, grid.u_val.real.copy(), grid.u_val.imag.copy(),
         grid.u_diag_inv.real.copy(), grid.u_diag_inv.imag.copy(),
         grid.v0.real.copy(), grid.v0.imag.copy(), VOLTAGE_TOLERANCE_PU, max_iter,
-        block or default_block(n),
-        v_re, v_im, its, ok,
+        block or default_block(n), grid.internal_of_factor,
+        v_re, v_im, iterations, converged,
     )
-    v[:, grid.internal_of_factor] = v_re + 1j * v_im
-    v[:, grid.ref] = grid.v_ref
-    iterations[:] = its
-    converged[:] = ok
 
 
 def step_injections(grid: GridModel, load_p, load_q, sgen_p, sgen_q):
@@ -580,19 +584,21 @@ def run_timeseries(
     }
     for t0 in range(0, n_steps, chunk_steps):
         chunk = slice(t0, min(n_steps, t0 + chunk_steps))
-        result = solve(grid, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk], block=block)
-        _fill_outputs(grid, result, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk],
+        parts = _solve_parts(grid, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk],
+                             block, 100, True)
+        _fill_outputs(grid, *parts, load_p[chunk], load_q[chunk], sgen_p[chunk], sgen_q[chunk],
                       {name: array[chunk] for name, array in out.items()})
     return _to_dataset(grid, out)
 
 
-def _fill_outputs(grid: GridModel, result: PowerFlowResult, load_p, load_q, sgen_p, sgen_q, out):
-    n_steps = result.v.shape[0]
+def _fill_outputs(grid: GridModel, v_re, v_im, iterations, converged, solver,
+                  load_p, load_q, sgen_p, sgen_q, out):
+    n_steps = v_re.shape[0]
     s_ref = np.empty(n_steps, dtype=complex)
     loss = np.empty(n_steps)
     ref_rows = grid.ybus[grid.ref]
     pf_kernels.step_outputs(
-        np.ascontiguousarray(result.v.real), np.ascontiguousarray(result.v.imag), grid.bus_internal,
+        v_re, v_im, grid.bus_internal,
         grid.br_from, grid.br_to, grid.y_ff, grid.y_ft, grid.y_tf, grid.y_tt,
         *grid.line_ends, *grid.trafo_ends,
         grid.ref, ref_rows.indptr.astype(np.int64), ref_rows.indices.astype(np.int64),
@@ -610,9 +616,9 @@ def _fill_outputs(grid: GridModel, result: PowerFlowResult, load_p, load_q, sgen
     s_slack = (s_ref - s_other) * grid.base_mva
     out["p_slack_mw"][:] = s_slack.real
     out["q_slack_mvar"][:] = s_slack.imag
-    out["converged"][:] = result.converged
-    out["iterations"][:] = result.iterations
-    out["solver"][:] = result.solver
+    out["converged"][:] = converged
+    out["iterations"][:] = iterations
+    out["solver"][:] = solver
 
 
 _UNITS = {

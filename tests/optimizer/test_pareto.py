@@ -41,7 +41,7 @@ def test_front_matches_exhaustive_search(tiny_problem, against, seed):
     problem = tiny_problem(seed)
     front = pareto_front(problem, CONFIG, against=against, points=4)
     validate(front)
-    for j in range(front.sizes["step"]):
+    for j in range(front.sizes["point"]):
         eps = float(front["epsilon"][j])
         expected = best_reduction(problem, against, eps)
         assert bool(front["feasible"][j]) == np.isfinite(expected)

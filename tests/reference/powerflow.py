@@ -15,8 +15,9 @@ def fixed_point_step(ybus, ref, v_ref, s_const, s_i, s_z, tol, max_iter):
     """Implicit Z-bus Gauss iteration for one step, in internal bus numbering.
 
     ``Y_NN · V_N^(k+1) = conj(S(V^(k)) / V^(k))_N − Y_NS · V_S`` from the no-load voltage,
-    until ``max |V^(k+1) − V^(k)| ≤ tol``. Returns (V [all internal buses], iterations,
-    converged).
+    until the change ``c = max |V^(k+1) − V^(k)| ≤ tol`` or, with the contraction
+    ``ρ = c / c_prev < 0.5``, the error bound ``ρ/(1 − ρ)·c ≤ tol``. Returns
+    (V [all internal buses], iterations, converged).
     """
     n_int = ybus.shape[0]
     free = np.setdiff1d(np.arange(n_int), ref)
@@ -24,17 +25,23 @@ def fixed_point_step(ybus, ref, v_ref, s_const, s_i, s_z, tol, max_iter):
     c = -(ybus[free][:, ref] @ v_ref)
     v = spla.spsolve(y_nn, c)
     s_const, s_i, s_z = s_const[free], s_i[free], s_z[free]
+    last_change = np.inf
     for it in range(1, max_iter + 1):
         m = np.abs(v)
         s = s_const + s_i * m + s_z * m**2
         v_new = spla.spsolve(y_nn, np.conj(s / v) + c)
         change = np.max(np.abs(v_new - v))
         v = v_new
-        if change <= tol or it == max_iter:
+        ok = change <= tol
+        if it > 1 and change < 0.5 * last_change:
+            rho = change / last_change
+            ok = ok or rho / (1.0 - rho) * change <= tol
+        last_change = change
+        if ok or it == max_iter:
             full = np.empty(n_int, dtype=complex)
             full[free] = v
             full[ref] = v_ref
-            return full, it, bool(change <= tol)
+            return full, it, bool(ok)
     raise AssertionError("unreachable")
 
 

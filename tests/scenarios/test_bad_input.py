@@ -324,11 +324,6 @@ def test_malformed_toml_in_a_subprocess(make_scenario, tmp_path):
     assert str(bad) in line and "malformed TOML" in line and "line 3" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim/network.py read_network_json only pre-scans the outer JSON; pandapower decodes "
-    "JSON strings nested in '_object' and imports the modules they name (reported)",
-)
 def test_network_json_never_imports_modules_it_names(make_scenario, tmp_path):
     # 'this' prints the Zen of Python when imported: a harmless stand-in for a module with
     # import-time side effects (or an attacker's .py next to the scenario, on sys.path).
@@ -340,11 +335,6 @@ def test_network_json_never_imports_modules_it_names(make_scenario, tmp_path):
     assert "The Zen of Python" not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="customers/io.py read_customers_csv passes pandas' two-line tokenizer message through "
-    "(reported)",
-)
 def test_customers_row_with_extra_field_is_one_line(make_scenario, cli, tmp_path):
     path = make_scenario(CUSTOMERS_FILE, files={"customers.csv": (
         "customer_id,bus,segment,annual_kwh\n1,12,residential,3200\n2,16,residential,4100,7\n"
@@ -355,11 +345,6 @@ def test_customers_row_with_extra_field_is_one_line(make_scenario, cli, tmp_path
     assert "customers.csv" in line and "line 3" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="customers/io.py _parse_integer casts floats beyond int64 without a bound check "
-    "(RuntimeWarning, wrapped id) (reported)",
-)
 def test_customer_id_beyond_int64_is_one_line(make_scenario, cli, tmp_path):
     path = make_scenario(CUSTOMERS_FILE, files={"customers.csv": (
         "customer_id,bus,segment,annual_kwh\n9.3e18,12,residential,3200\n2,16,residential,4100\n"

@@ -141,3 +141,28 @@ def test_cli_bad_input_exits_1(tmp_path):
     assert done.exit_code == 1
     assert "customers.count" in done.output
     assert "Traceback" not in done.output
+
+
+def test_cli_pareto_and_export_model(scenario_file, tmp_path):
+    done = CliRunner().invoke(
+        app, ["pareto", str(scenario_file), "-o", str(tmp_path / "p"), "--points", "3"]
+    )
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "p" / "pareto_satisfaction.png").stat().st_size > 0
+    with xr.open_dataset(tmp_path / "p" / "pareto_satisfaction.nc", engine="h5netcdf") as front:
+        reduction = front["peak_reduction_kw"].values[front["feasible"].values.astype(bool)]
+        assert len(reduction) >= 2 and np.all(np.diff(reduction) <= 1e-6)
+
+    mps = tmp_path / "model.mps"
+    done = CliRunner().invoke(app, ["run", str(scenario_file), "-o", str(tmp_path / "r"),
+                                    "--export-model", str(mps)])
+    assert done.exit_code == 0, done.output
+    import highspy
+
+    h = highspy.Highs()
+    h.silent()
+    h.readModel(str(mps))
+    h.run()
+    with xr.open_dataset(tmp_path / "r" / "result.nc", engine="h5netcdf") as ds:
+        objective = float(ds["objective_eur"])
+    assert abs(abs(h.getInfo().objective_function_value) - abs(objective)) <= 1e-6 * max(1.0, abs(objective))
