@@ -123,6 +123,8 @@ def run(
         with _stage_progress() as progress:
             result = run_scenario(loaded, out, export_model=export_model, progress=progress)
         _print_kpis(loaded.name, result.kpi_rows())
+        for note in result.warnings:
+            typer.echo(f"warning: {note}", err=True)
         typer.echo(f"wrote {result.out_dir}")
 
 
@@ -137,6 +139,8 @@ def simulate(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
         with _stage_progress() as progress:
             result = run_scenario(loaded, out, optimize=False, progress=progress)
         _print_kpis(loaded.name, result.kpi_rows())
+        for note in result.warnings:
+            typer.echo(f"warning: {note}", err=True)
         typer.echo(f"wrote {result.out_dir}")
 
 

@@ -28,15 +28,24 @@ class Evaluation:
 def count_violations(pf: xr.Dataset, scenario: Scenario) -> int:
     """Element-steps outside the limits: bus voltage band, line and transformer loading.
 
-    Buses left NaN by the power flow (out of service) are not counted.
+    Steps whose power flow did not converge are left out (their voltages mean nothing; they
+    are counted separately), as are buses left NaN by the power flow.
     """
     limits = scenario.limits
+    pf = pf.isel(time=np.flatnonzero(pf["converged"].values.astype(bool)))
     vm = pf["vm_pu"].values
     with np.errstate(invalid="ignore"):
         count = int(np.sum((vm < limits.vm_min_pu) | (vm > limits.vm_max_pu)))
         count += int(np.sum(pf["line_loading_pct"].values > limits.line_loading_max_pct))
         count += int(np.sum(pf["trafo_loading_pct"].values > min(100.0, limits.trafo_loading_max_pct)))
     return count
+
+
+def converged_peak_kw(pf: xr.Dataset) -> float:
+    """Largest feeder-head load over the converged steps [kW] (NaN if none converged)."""
+    ok = pf["converged"].values.astype(bool)
+    head = pf["p_slack_mw"].values[ok] * 1000.0
+    return float(head.max()) if head.size else float("nan")
 
 
 def expected_peak_kw(problem, choice: np.ndarray) -> float:
@@ -86,6 +95,7 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
     vm_max = np.empty((draws, n_time))
     peaks = np.empty(draws)
     violations = np.empty(draws)
+    nonconverged = np.zeros(draws)
     accepted = np.zeros(population.sizes["customer"])
     paid = np.zeros(population.sizes["customer"])
     satisfaction = np.zeros(population.sizes["customer"])
@@ -102,7 +112,8 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
         head_kw[draw] = pf["p_slack_mw"].values * 1000.0
         vm_min[draw] = np.nanmin(pf["vm_pu"].values, axis=1)
         vm_max[draw] = np.nanmax(pf["vm_pu"].values, axis=1)
-        peaks[draw] = head_kw[draw].max()
+        peaks[draw] = converged_peak_kw(pf)
+        nonconverged[draw] = np.sum(~pf["converged"].values.astype(bool))
         violations[draw] = count_violations(pf.isel(time=design_steps), scenario)
         accepted += replay.accepted
         paid += replay.incentive_eur
@@ -167,6 +178,7 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
         "incentive_eur": float(paid.sum()),
         "satisfaction_mean_after": float(satisfaction.mean()),
         "violations_after": float(np.median(violations)),
+        "nonconverged_steps_after": float(nonconverged.max()),
         "acceptance_rate": float(accepted[choice > 0].mean()) if (choice > 0).any() else 0.0,
         "offers_made": float((choice > 0).sum()),
         "objective_eur": float(solution.objective),

@@ -26,10 +26,24 @@ KPI_UNITS: dict[str, str] = {
     "violations_before": "1",
     "violations_after": "1",
     "nonconverged_steps": "1",
+    "nonconverged_steps_after": "1",
     "energy_kwh": "kWh",
     "acceptance_rate": "1",
     "objective_eur": "EUR",
 }
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before any work when the output folder cannot be written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir}: exists and is not a folder")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir.parent):
+            pass
+    except OSError as error:
+        raise InputError(f"output folder {out_dir}: cannot write ({error.strerror or error})") from None
 
 
 @contextmanager

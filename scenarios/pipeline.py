@@ -19,7 +19,7 @@ import xarray as xr
 
 from scenarios.evaluation import evaluate_offers
 from scenarios.feeder import FeederModel, build_design, build_feeder
-from scenarios.outputs import KPI_UNITS, staged_output, write_result
+from scenarios.outputs import KPI_UNITS, check_writable, staged_output, write_result
 from scenarios.schema import Scenario
 from sim.dataset import validate
 
@@ -37,6 +37,7 @@ KPI_LABELS: dict[str, str] = {
     "violations_before": "limit violations before [element-steps]",
     "violations_after": "limit violations after, P50 [element-steps]",
     "nonconverged_steps": "power-flow steps not converged",
+    "nonconverged_steps_after": "power-flow steps not converged after, worst draw",
 }
 
 
@@ -48,6 +49,7 @@ class RunResult:
     result_path: Path
     kpis: dict[str, float]
     timings_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def kpi_rows(self) -> list[tuple[str, str]]:
         rows = [
@@ -88,6 +90,7 @@ def run_scenario(
     progress
         Called with the name of each stage as it starts.
     """
+    check_writable(out_dir)
     report = progress or (lambda stage: None)
     timings: dict[str, float] = {}
     started = wallclock.perf_counter()
@@ -138,7 +141,24 @@ def run_scenario(
             json.dumps({"scenario": scenario.name, "kpis": kpis, "timings_s": timings}, indent=2)
         )
     return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
-                     timings_s=timings)
+                     timings_s=timings, warnings=_warnings(before, kpis))
+
+
+def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
+    """What the planner must know about numbers that are left out."""
+    failed = np.flatnonzero(~before["converged"].values.astype(bool))
+    notes = []
+    if len(failed):
+        first = ", ".join(str(t)[:16] for t in before["time"].values[failed[:3]])
+        notes.append(
+            f"{len(failed)} of {before.sizes['time']} power-flow steps did not converge "
+            f"(first: {first}); they are flagged in result.nc (converged) and left out of "
+            "peaks and violations"
+        )
+    if kpis.get("nonconverged_steps_after", 0) > 0:
+        notes.append(f"after the offers, up to {int(kpis['nonconverged_steps_after'])} steps "
+                     "per draw did not converge")
+    return notes
 
 
 _NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct")
@@ -202,12 +222,12 @@ def _base_dataset(feeder: FeederModel, before: xr.Dataset) -> xr.Dataset:
 def _kpis_before(feeder: FeederModel, before: xr.Dataset, ds: xr.Dataset,
                  design: xr.Dataset) -> dict[str, float]:
     """Peak, energy and violations of the simulated feeder; violations on the design days."""
-    from scenarios.evaluation import count_violations
+    from scenarios.evaluation import converged_peak_kw, count_violations
 
     head_kw = before["p_slack_mw"].values * 1000.0
     design_pf = before.isel(time=design["step"].values)
     kpis = {
-        "peak_kw_before": float(np.max(head_kw)),
+        "peak_kw_before": converged_peak_kw(before),
         "energy_kwh": float(np.sum(head_kw) * feeder.step_h),
         "violations_before": float(count_violations(design_pf, feeder.scenario)),
         "nonconverged_steps": float(np.sum(~before["converged"].values.astype(bool))),
@@ -221,10 +241,11 @@ def run_customers(scenario: Scenario, out_dir: Path, *, progress: Progress | Non
     """Build the population with credit and satisfaction; write customers.nc and CSV tables."""
     from customers.summary import summarize_customers, write_customer_outputs
 
+    check_writable(out_dir)
     feeder = build_feeder(scenario, progress)
     with staged_output(out_dir) as staging:
-        write_customer_outputs(feeder.population, staging)
-    tables = summarize_customers(feeder.population)
+        write_customer_outputs(feeder.population, staging, scenario)
+    tables = summarize_customers(feeder.population, scenario)
     return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items())
 
 
@@ -243,6 +264,7 @@ def run_pareto(scenario: Scenario, out_dir: Path, *, against: str, points: int,
     from optimizer.offers import build_offer_problem
     from optimizer.pareto import pareto_front, plot_pareto
 
+    check_writable(out_dir)
     report = progress or (lambda stage: None)
     feeder = build_feeder(scenario, progress)
     design = build_design(scenario, feeder)
