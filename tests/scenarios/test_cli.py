@@ -29,7 +29,7 @@ def test_scenarios_lists_bundled():
 def test_check_prints_resolved_scenario():
     done = runner.invoke(app, ["check", "simbench_lv_rural_ev_hp"])
     assert done.exit_code == 0
-    assert '"trafo_loading_max_pct": 130.0' in done.output
+    assert '"trafo_loading_max_pct": 140.0' in done.output
     assert '"draws": 20' in done.output
 
 
