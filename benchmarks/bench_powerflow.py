@@ -76,7 +76,8 @@ def _best_of(fn, repeats):
     return best, value
 
 
-def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int) -> list[dict]:
+def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
+               threads: int = 1) -> list[dict]:
     from benchmarks import peers_powerflow as peer
     from sim.powerflow import run_timeseries
 
@@ -96,12 +97,14 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int) 
         vm[k, [positions[b] for b in grid.bus_index]] = np.abs(result.v[t, grid.bus_internal])
     rows.append({"grid": code, "engine": "gridflex solve (voltages)", "steps_s": steps / seconds,
                  "dvm": max_dvm(vm), "iters": float(result.iterations.mean())})
+    run_timeseries(grid, *(a[:8] for a in inj))  # compile the output kernel
     seconds, ds = _best_of(lambda: run_timeseries(grid, *inj), repeats)
     rows.append({"grid": code, "engine": "gridflex run_timeseries (all outputs)",
                  "steps_s": steps / seconds, "dvm": np.nan, "iters": np.nan})
     if not peers:
         return rows
     sub = tuple(a[:pp_steps] for a in inj)
+    peer.run_pandapower_timeseries(net, *(a[:3] for a in inj[:3]))  # first-call JIT/imports
     seconds, vm_pp = peer.run_pandapower_timeseries(net, *sub[:3])
     rows.append({"grid": code, "engine": f"pandapower run_timeseries* ({pp_steps} steps)",
                  "steps_s": pp_steps / seconds,
@@ -109,8 +112,8 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int) 
     for name, runner in (("lightsim2grid TimeSeriesCPP", peer.run_lightsim2grid),
                          ("power-grid-model batch", peer.run_power_grid_model)):
         try:
-            runner(net, *(a[:8] for a in inj[:3]))  # warm up
-            seconds, vm_peer = runner(net, *inj[:3])
+            runner(net, *(a[:8] for a in inj[:3]), threads=threads)  # warm up
+            seconds, vm_peer = runner(net, *inj[:3], threads=threads)
         except Exception as exc:  # a peer failing must not hide the others
             rows.append({"grid": code, "engine": f"{name} (failed: {type(exc).__name__}: {exc})",
                          "steps_s": np.nan, "dvm": np.nan})
@@ -130,13 +133,18 @@ def main(argv=None) -> None:
     parser.add_argument("--pp-steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for gridflex (Numba) and for the peers that thread steps")
     args = parser.parse_args(argv)
     import numba
 
-    print(f"steps={args.steps} numba threads={numba.get_num_threads()} "
+    numba.set_num_threads(args.threads)
+
+    print(f"steps={args.steps} threads={numba.get_num_threads()} load={os.getloadavg()} "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     for code in args.grids:
-        rows = bench_grid(code, args.steps, args.pp_steps, not args.no_peers, args.repeats)
+        rows = bench_grid(code, args.steps, args.pp_steps, not args.no_peers, args.repeats,
+                          args.threads)
         ours = rows[0]["steps_s"]
         for row in rows:
             ratio = ours / row["steps_s"] if np.isfinite(row["steps_s"]) else np.nan

@@ -111,7 +111,7 @@ def run_lightsim2grid(net, load_p, load_q, sgen_p, tol=1e-10, threads=1):
     return seconds, np.abs(v[:, position[bus_map.loc[net.bus.index].to_numpy()].to_numpy()])
 
 
-def run_power_grid_model(net, load_p, load_q, sgen_p):
+def run_power_grid_model(net, load_p, load_q, sgen_p, threads=1):
     """power-grid-model batch (Newton) via power-grid-model-io's pandapower converter."""
     from power_grid_model import (
         CalculationMethod,
@@ -147,6 +147,7 @@ def run_power_grid_model(net, load_p, load_q, sgen_p):
         update_data={ComponentType.sym_load: loads, ComponentType.sym_gen: gens},
         calculation_method=CalculationMethod.newton_raphson, error_tolerance=1e-10,
         output_component_types={ComponentType.node: ["id", "u_pu"]},
+        threading=-1 if threads == 1 else threads,  # -1: sequential
     )
     seconds = time.perf_counter() - start
     node_ids = np.array([converter.get_id("bus", b) for b in bus_map.loc[net.bus.index]])

@@ -19,6 +19,8 @@ shape whose year mean is 1.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import importlib.util
 import os
 from pathlib import Path
 
@@ -44,17 +46,20 @@ _SIMBENCH_SET = "1-complete_data-mixed-all-0-sw"
 
 
 def simbench_load_profile_path() -> Path:
-    """Path of the SimBench ``LoadProfile.csv`` inside the installed simbench package."""
-    import simbench
+    """Path of the SimBench ``LoadProfile.csv`` inside the installed simbench package.
 
-    return Path(simbench.__file__).parent / "networks" / _SIMBENCH_SET / "LoadProfile.csv"
+    Found without importing simbench, which would import pandapower (seconds).
+    """
+    spec = importlib.util.find_spec("simbench")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the simbench package is not installed")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return package / "networks" / _SIMBENCH_SET / "LoadProfile.csv"
 
 
 def _cache_file() -> Path:
-    import simbench
-
     root = Path(os.environ.get("GRIDFLEX_CACHE", Path.home() / ".cache" / "gridflex"))
-    return root / f"simbench-{simbench.__version__}-class-load-profiles.npz"
+    return root / f"simbench-{importlib.metadata.version('simbench')}-class-load-profiles.npz"
 
 
 @functools.lru_cache(maxsize=1)
