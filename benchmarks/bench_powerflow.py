@@ -109,7 +109,8 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
     rows.append({"grid": code, "engine": f"pandapower run_timeseries* ({pp_steps} steps)",
                  "steps_s": pp_steps / seconds,
                  "dvm": max(float(np.nanmax(np.abs(vm_pp[t] - ref[t]))) for t in check if t < pp_steps)})
-    for name, runner in (("lightsim2grid TimeSeriesCPP", peer.run_lightsim2grid),
+    lightsim = "lightsim2grid " + ("TimeSeriesCPP" if threads == 1 else "InjectionSweepCPP")
+    for name, runner in ((lightsim, peer.run_lightsim2grid),
                          ("power-grid-model batch", peer.run_power_grid_model)):
         try:
             runner(net, *(a[:8] for a in inj[:3]), threads=threads)  # warm up

@@ -9,7 +9,9 @@ the year in chunks of ``--chunk`` customers, keeping only the feeder total (as
 customers, a Python loop over time) runs on ``--numpy-customers`` customers and the pure-Python
 twin on ``--python-customers`` customers × ``--python-steps`` steps; their rates are per
 customer-step, so they are comparable (the work per customer-step is the same). Reported: wall
-time, customer-steps per second, peak resident memory of the process.
+time, customer-steps per second, CPU time per customer-step (all threads of the process; on a
+shared machine the wall-clock rate mostly measures the other users, the CPU time much less),
+the load average before and after, and the peak resident memory of the process.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def run_numba(a, chunk: int) -> tuple[float, np.ndarray]:
 
     n, steps = len(a["ids"]), len(a["temperature"])
     buffers = [np.empty((min(chunk, n), steps)) for _ in range(4)]
+    for b in buffers:
+        b.fill(0.0)  # first-touch page faults are the OS's cost, not the kernel's
     total = np.zeros(steps)
     start_t = time.perf_counter()
     for start in range(0, n, chunk):
@@ -90,36 +94,43 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     work = args.customers * args.steps
     totals = {}
+    load_before = os.getloadavg()[0]
     for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
         numba.set_num_threads(threads)
+        cpu0 = time.process_time()
         seconds, totals[threads] = run_numba(a, args.chunk)
-        rows.append((f"numba, {threads} thread(s)", args.customers, args.steps, seconds, work / seconds))
+        cpu = time.process_time() - cpu0
+        rows.append((f"numba, {threads} thread(s)", args.customers, args.steps, seconds,
+                     work / seconds, cpu / work))
     identical = all(np.array_equal(totals[1], t) for t in totals.values())
 
     m = min(args.numpy_customers, args.customers)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     simulate_numpy(*_args(a, slice(0, m)))
-    seconds = time.perf_counter() - t0
-    rows.append(("numpy twin", m, args.steps, seconds, m * args.steps / seconds))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    rows.append(("numpy twin", m, args.steps, seconds, m * args.steps / seconds,
+                 cpu / (m * args.steps)))
 
     p, s = min(args.python_customers, args.customers), min(args.python_steps, args.steps)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     simulate_python(*_args(a, slice(0, p), steps=s))
-    seconds = time.perf_counter() - t0
-    rows.append(("pure-Python twin", p, s, seconds, p * s / seconds))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    rows.append(("pure-Python twin", p, s, seconds, p * s / seconds, cpu / (p * s)))
 
     fastest = max(r[4] for r in rows)
     print(f"full residential kernel (EV + heat pump every customer, PV a third), 15-min steps, "
           f"chunk {args.chunk}")
     print(f"{'implementation':<24}{'customers':>10}{'steps':>8}{'seconds':>10}"
-          f"{'M customer-steps/s':>20}{'slower':>9}")
-    for name, c, s_, sec, rate in rows:
-        print(f"{name:<24}{c:>10}{s_:>8}{sec:>10.2f}{rate / 1e6:>20.2f}{fastest / rate:>8.1f}x")
+          f"{'M customer-steps/s':>20}{'slower':>9}{'CPU ns/customer-step':>22}")
+    for name, c, s_, sec, rate, cpu in rows:
+        print(f"{name:<24}{c:>10}{s_:>8}{sec:>10.2f}{rate / 1e6:>20.2f}{fastest / rate:>8.1f}x"
+              f"{cpu * 1e9:>22.1f}")
     print(f"threads 1 vs 2 bitwise identical feeder total: {identical}")
     print(f"peak RSS: {_peak_rss_mb():.0f} MB (inputs alone {rss_inputs:.0f} MB; chunk buffers "
           f"{4 * args.chunk * args.steps * 8 / 1e6:.0f} MB; the full [customer, time] float64 "
           f"outputs would need {4 * work * 8 / 1e9:.1f} GB)")
-    print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
+    print(f"cpu count {os.cpu_count()}, 1-min load average {load_before:.1f} before the Numba runs, "
+          f"{os.getloadavg()[0]:.1f} at the end (shared machine)")
 
 
 if __name__ == "__main__":

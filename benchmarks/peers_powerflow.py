@@ -80,14 +80,17 @@ def run_pandapower_timeseries(net, load_p, load_q, sgen_p):
 def run_lightsim2grid(net, load_p, load_q, sgen_p, tol=1e-10, threads=1):
     """lightsim2grid ``TimeSeriesCPP`` (Newton, KLU) on the switch-free equivalent net.
 
+    ``TimeSeriesCPP`` warm-starts each step from the previous one and refuses threads; with
+    ``threads > 1`` its independent-step sibling ``InjectionSweepCPP`` runs instead.
+
     Every step starts from pandapower's solution of the net at its own values: a flat start
     (all ``1+0j``) makes lightsim2grid's Newton diverge ("TooManyIterations", empty result)
     on every SimBench grid, whose MV/LV transformers shift the LV angles by 150 degree.
     Steps that lightsim2grid reports as not converged are NaN.
     """
     import pandapower as pp
+    from lightsim2grid.lightsim2grid_cpp import InjectionSweepCPP, TimeSeriesCPP
     from lightsim2grid.network import init_from_pandapower
-    from lightsim2grid.timeSerie import TimeSeriesCPP
 
     flat, bus_map = switch_free(net)
     flat.sgen["q_mvar"] = 0.0
@@ -97,7 +100,7 @@ def run_lightsim2grid(net, load_p, load_q, sgen_p, tol=1e-10, threads=1):
     with warnings.catch_warnings():  # NaN limits and the implicit slack are expected here
         warnings.simplefilter("ignore", UserWarning)
         model = init_from_pandapower(flat)
-    series = TimeSeriesCPP(model)
+    series = TimeSeriesCPP(model) if threads == 1 else InjectionSweepCPP(model)
     series.nb_thread = threads
     series.modify_load_p(np.ascontiguousarray(load_p))
     series.modify_load_q(np.ascontiguousarray(load_q))

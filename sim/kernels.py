@@ -7,6 +7,13 @@ pseudorandom number generators", OOPSLA; the same idea as Philox/Threefry in Sal
 only on (seed, customer id, step or day), never on the chunk it is simulated in or the thread
 that runs it, which makes results bitwise identical across chunkings and thread counts.
 
+Speed: `simulate_customer` splits each customer's year into blocks of steps and each block
+into passes — the stateless draws and shapes (vectorised), the float recursions together in one
+loop (so their latencies overlap), branch-free heating and cooling (vectorised), the EV and
+hot-water state machines (only for customers who have them), the outputs (vectorised) — with
+every step's floating-point operations in the twins' order, so the results are bitwise those of
+a plain step-by-step loop. Figures and how to reproduce them: ``benchmarks/bench_profiles.py``.
+
 Each kernel has a slow twin in ``tests/reference/profiles.py``.
 """
 
@@ -97,7 +104,8 @@ def bits_normal(bits):
     mask = np.uint64(0xFFFF)
     total = ((bits & mask) + ((bits >> np.uint64(16)) & mask)
              + ((bits >> np.uint64(32)) & mask) + (bits >> np.uint64(48)))
-    return ((float(np.int64(total)) + 2.0) * INV_2_16 - 2.0) * SQRT3
+    # The sum is < 2**18: an int32 conversion is exact and, unlike int64, vectorises on AVX2.
+    return ((float(np.int32(total)) + 2.0) * INV_2_16 - 2.0) * SQRT3
 
 
 @jit
@@ -160,35 +168,6 @@ def time_drivers(temperature, hour):
     return cop_ratio, heat, cool
 
 
-@jit
-def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share, contrast,
-                heat_min_kw, cool_min_kw, shape, noise_step, spike_kw, heat_cycle, cool_cycle):
-    """Everything of steps ``t0 .. t0+n-1`` that does not depend on the customer's state.
-
-    On entry ``shape[:n]`` holds the mixed member shape; on exit it holds the base load without
-    noise and spikes ``(1 - spike share) · contrast-scaled shape`` [-]. Also writes the AR(1)
-    innovation ``noise_step`` [-], the spike load ``spike_kw`` (0 without a spike) [-] and the
-    compressor-cycling thresholds ``u · minimum load`` of heating and cooling [kW].
-
-    A loop without state or branches, so LLVM vectorises it; the recursions of
-    `simulate_customer` then run over these arrays.
-    """
-    low_mask = np.uint64(0x1FFFFF)
-    cycle_mask = np.uint64(0x7FF)
-    for i in range(n):
-        t = t0 + i
-        s = max(1.0 + contrast * (shape[i] - 1.0), 0.05)
-        noise_step[i] = innovation * normal(noise_key, t)
-        events = draw_bits(event_key, t)
-        u_spike = float(np.int64(events >> np.uint64(32))) * INV_2_32
-        u_size = float(np.int64((events >> np.uint64(11)) & low_mask)) * (1.0 / 2097152.0)
-        u_cycle = float(np.int64(events & cycle_mask)) * (1.0 / 2048.0)
-        shape[i] = (1.0 - spike_share) * s
-        spike_kw[i] = spike_size * 2.0 * u_size if u_spike * spike_size < spike_share * s else 0.0
-        heat_cycle[i] = u_cycle * heat_min_kw
-        cool_cycle[i] = u_cycle * cool_min_kw
-
-
 # Columns of the per-day draws `day_draws` writes.
 DAY_PLUG, DAY_ARRIVAL_H, DAY_ENERGY, DAY_DEPARTURE_H, DAY_DRAW1_H, DAY_DRAW2_H = 0, 1, 2, 3, 4, 5
 DAY_DRAW1_KWH, DAY_DRAW2_KWH = 6, 7
@@ -238,9 +217,13 @@ def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share
         s = max(1.0 + contrast * (shape[i] - 1.0), 0.05)
         noise_step[i] = innovation * normal(noise_key, t)
         events = draw_bits(event_key, t)
-        u_spike = float(np.int64(events >> np.uint64(32))) * INV_2_32
-        u_size = float(np.int64((events >> np.uint64(11)) & low_mask)) * (1.0 / 2097152.0)
-        u_cycle = float(np.int64(events & cycle_mask)) * (1.0 / 2048.0)
+        # Integer-to-float conversions through int32 (exact here: the top 32 bits as two
+        # 16-bit halves, 21 and 11 bits), which AVX2 vectorises and int64 it does not.
+        spike_hi = float(np.int32(events >> np.uint64(48)))
+        spike_lo = float(np.int32((events >> np.uint64(32)) & np.uint64(0xFFFF)))
+        u_spike = (spike_hi * 65536.0 + spike_lo) * INV_2_32
+        u_size = float(np.int32((events >> np.uint64(11)) & low_mask)) * (1.0 / 2097152.0)
+        u_cycle = float(np.int32(events & cycle_mask)) * (1.0 / 2048.0)
         shape[i] = (1.0 - spike_share) * s
         spike_kw[i] = spike_size * 2.0 * u_size if u_spike * spike_size < spike_share * s else 0.0
         heat_cycle[i] = u_cycle * heat_min_kw
@@ -255,9 +238,9 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
 
     The per-day draws come first (`day_draws`); then the steps run in blocks of `BLOCK_STEPS`:
     a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
-    one short scalar loop per state recursion (noise, building air for heating and for cooling,
-    EV battery, hot-water tank; a device the customer lacks costs nothing) adds its load, and a
-    vectorised pass writes the four outputs. Each step's floating-point operations and their
+    one scalar loop runs the float recursions (noise, building air for heating and for cooling),
+    branch-free loops add heating and cooling, scalar loops the EV battery and the hot-water tank
+    (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs. Each step's floating-point operations and their
     order are those of the plain step-by-step loop of the twins (``tests/reference/profiles.py``),
     so results do not depend on the block size.
 
@@ -331,6 +314,8 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     heat_cycle = np.empty(BLOCK_STEPS)
     cool_cycle = np.empty(BLOCK_STEPS)
     base_kw = np.empty(BLOCK_STEPS)
+    heat_air_block = np.empty(BLOCK_STEPS)
+    cool_air_block = np.empty(BLOCK_STEPS)
     flexible = np.empty(BLOCK_STEPS)
 
     noise = noise_sd * normal(traits, 10)  # stationary start
@@ -344,86 +329,100 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
 
     for t0 in range(0, n_steps, BLOCK_STEPS):
         n = min(BLOCK_STEPS, n_steps - t0)
+        # Views of this block, indexed from 0 so that LLVM sees non-negative indices.
         col0 = pad + t0 + shift
+        member = base[used[0], col0:col0 + n]
         w = weights[used[0]]
         for i in range(n):
-            shape[i] = w * base[used[0], col0 + i]
+            shape[i] = w * member[i]
         for j in range(1, n_used):
+            member = base[used[j], col0:col0 + n]
             w = weights[used[j]]
             for i in range(n):
-                shape[i] += w * base[used[j], col0 + i]
+                shape[i] += w * member[i]
+        temp = temperature[t0:t0 + n]
         block_draws(noise_key, event_key, t0, n, innovation, params[SPIKE_SIZE],
                     params[SPIKE_SHARE], contrast, heat_min_kw, cool_min_kw, shape, noise_step,
                     spike_kw, heat_cycle, cool_cycle)
 
-        # Base (appliance) load: shaped AR(1) noise plus the spike (adding a zero spike leaves
-        # the value unchanged, so this equals the branchy form of the twins).
+        # The recursions with a float dependency chain share one loop, so that the processor
+        # overlaps their latencies. Base (appliance) load: shaped AR(1) noise plus the spike
+        # (adding a zero spike leaves the value unchanged, so this equals the branchy form of
+        # the twins). Building air: the outdoor temperature lagged by the heating and the
+        # cooling time constants (computed whether or not the customer heats or cools; unused
+        # then).
         for i in range(n):
             noise = phi * noise + noise_step[i]
             base_kw[i] = (shape[i] * max(1.0 + noise, 0.0) + spike_kw[i]) * mean_kw
+            heat_air += alpha_heat * (temp[i] - heat_air)
+            heat_air_block[i] = heat_air
+            cool_air += alpha_cool * (temp[i] - cool_air)
+            cool_air_block[i] = cool_air
 
-        # Flexible load = heating + cooling + EV + water heater, summed in this order; an
-        # absent device adds 0.0 exactly as in the twins.
-        # Space heating: heat demand follows the building's lagged air temperature.
-        if heat_k > 0.0:
+        # Flexible load = heating + cooling + EV + water heater, summed in this order. The
+        # twins add 0.0 for an absent device, which leaves the (non-negative) sum unchanged,
+        # so here an absent device skips its loop. Heating and cooling are branch-free (the
+        # random compressor cycling is a select), so LLVM vectorises them.
+        heat_in = heat_schedule[t0:t0 + n]
+        cool_in = cool_schedule[t0:t0 + n]
+        if heat_k > 0.0 and is_heat_pump:
+            cop_in = cop_ratio[t0:t0 + n]
             for i in range(n):
-                t = t0 + i
-                heat_air += alpha_heat * (temperature[t] - heat_air)
-                deficit = balance_c - heat_air
-                heat_kw = heat_k * deficit * heat_schedule[t]
-                if is_heat_pump:
-                    heat_kw *= cop_ratio[t]
-                    # Below minimum modulation the compressor cycles on/off (same mean); a
-                    # select on the random threshold, not an unpredictable branch.
-                    cycled = heat_min_kw if heat_cycle[i] < heat_kw else 0.0
-                    heat_kw = cycled if heat_kw < heat_min_kw else heat_kw
+                deficit = balance_c - heat_air_block[i]
+                heat_kw = heat_k * deficit * heat_in[i] * cop_in[i]
+                # Below minimum modulation the compressor cycles on/off (same mean).
+                cycled = heat_min_kw if heat_cycle[i] < heat_kw else 0.0
+                heat_kw = cycled if heat_kw < heat_min_kw else heat_kw
+                flexible[i] = heat_kw if deficit > 0.0 else 0.0
+        elif heat_k > 0.0:
+            for i in range(n):
+                deficit = balance_c - heat_air_block[i]
+                heat_kw = heat_k * deficit * heat_in[i]
                 flexible[i] = heat_kw if deficit > 0.0 else 0.0
         else:
             flexible[:n] = 0.0
         if cool_k > 0.0:
             for i in range(n):
-                t = t0 + i
-                cool_air += alpha_cool * (temperature[t] - cool_air)
-                excess = cool_air - setpoint_c
-                cool_kw = cool_k * excess * cool_schedule[t]
+                excess = cool_air_block[i] - setpoint_c
+                cool_kw = cool_k * excess * cool_in[i]
                 cycled = cool_min_kw if cool_cycle[i] < cool_kw else 0.0
                 cool_kw = cycled if cool_kw < cool_min_kw else cool_kw
                 flexible[i] += cool_kw if excess > 0.0 else 0.0
-        else:
-            for i in range(n):
-                flexible[i] += 0.0
 
         # EV: plug in on arrival, charge at full power until full or departure.
+        hour_in = hour[t0:t0 + n]
+        day_in = day[t0:t0 + n]
         if ev_kw > 0.0:
+            current_day = day_in[0] - 1
+            plug = False
+            arrival_h = 0.0
             for i in range(n):
-                t = t0 + i
-                h = hour[t]
-                d = day[t]
-                today = d - first_day
+                h = hour_in[i]
+                d = day_in[i]
+                if d != current_day:
+                    current_day = d
+                    plug = days[d - first_day, DAY_PLUG] > 0.5
+                    arrival_h = days[d - first_day, DAY_ARRIVAL_H]
                 if ev_plugged and (d > ev_leave_day or (d == ev_leave_day and h >= ev_leave_h)):
                     ev_plugged = False
                     ev_remaining = 0.0
-                arrival_h = days[today, DAY_ARRIVAL_H]
-                if days[today, DAY_PLUG] > 0.5 and h <= arrival_h < h + step_h:
+                if plug and h <= arrival_h < h + step_h:
                     ev_plugged = True
-                    ev_remaining = min(ev_remaining + days[today, DAY_ENERGY], EV_BATTERY_KWH)
+                    ev_remaining = min(ev_remaining + days[d - first_day, DAY_ENERGY],
+                                       EV_BATTERY_KWH)
                     ev_leave_day = d + 1
-                    ev_leave_h = days[today, DAY_DEPARTURE_H]
+                    ev_leave_h = days[d - first_day, DAY_DEPARTURE_H]
                 ev_load = 0.0
                 if ev_plugged and ev_remaining > 0.0:
                     ev_load = min(ev_kw, ev_remaining / step_h)
                     ev_remaining -= ev_load * step_h
                 flexible[i] += ev_load
-        else:
-            for i in range(n):
-                flexible[i] += 0.0
 
         # Water heater: reheats after the morning and evening draws.
         if water_kw > 0.0:
             for i in range(n):
-                t = t0 + i
-                h = hour[t]
-                today = day[t] - first_day
+                h = hour_in[i]
+                today = day_in[i] - first_day
                 if h <= days[today, DAY_DRAW1_H] < h + step_h:
                     water_remaining += days[today, DAY_DRAW1_KWH]
                 if h <= days[today, DAY_DRAW2_H] < h + step_h:
@@ -433,18 +432,19 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
                     water_load = min(water_kw, water_remaining / step_h)
                     water_remaining -= water_load * step_h
                 flexible[i] += water_load
-        else:
-            for i in range(n):
-                flexible[i] += 0.0
 
+        pv_in = pv_factor[t0:t0 + n]
+        p_block = p_out[t0:t0 + n]
+        q_block = q_out[t0:t0 + n]
+        flex_block = flex_out[t0:t0 + n]
+        pv_block = pv_out[t0:t0 + n]
         for i in range(n):
-            t = t0 + i
             gross = base_kw[i] + flexible[i]
-            pv = pv_kwp * pv_factor[t] * pv_derate
-            p_out[t] = gross - pv
-            q_out[t] = gross * tan_phi
-            flex_out[t] = flexible[i]
-            pv_out[t] = pv
+            pv = pv_kwp * pv_in[i] * pv_derate
+            p_block[i] = gross - pv
+            q_block[i] = gross * tan_phi
+            flex_block[i] = flexible[i]
+            pv_block[i] = pv
 
 
 @parallel_jit
@@ -466,3 +466,28 @@ def simulate_customers(seed, customer_ids, weights, base, pad, temperature, pv_f
         simulate_customer(seed, customer_ids[i], weights[i], base, pad, pad, temperature,
                           pv_factor, hour, day, cop_ratio, heat_schedule, cool_schedule, step_h,
                           params[i], p_out[i], q_out[i], flex_out[i], pv_out[i])
+
+
+@parallel_jit
+def add_rows_by_group(groups, rows, total):
+    """``total[groups[i], t] += rows[i, t]``, rows added in order ``i = 0, 1, ..``.
+
+    The same sums, in the same order, as ``np.add.at(total, groups, rows)`` (which costs ~16 ns
+    per element here, more than simulating it); threads split the time axis, so every sum keeps
+    its row order and the result is bitwise independent of the thread count.
+
+    Parameters
+    ----------
+    groups : [n] int64 group index of each row, in ``0 .. total.shape[0] - 1``
+    rows : [n, T] values to add
+    total : [G, T] running group totals, updated in place
+    """
+    n, n_steps = rows.shape
+    n_blocks = (n_steps + BLOCK_STEPS - 1) // BLOCK_STEPS
+    for b in numba.prange(n_blocks):
+        t0 = b * BLOCK_STEPS
+        t1 = min(t0 + BLOCK_STEPS, n_steps)
+        for i in range(n):
+            g = groups[i]
+            for t in range(t0, t1):
+                total[g, t] += rows[i, t]

@@ -188,13 +188,17 @@ def _prepare(population: xr.Dataset, weather: xr.Dataset, seed: int, country: st
     ids = np.asarray(population["customer"].values)
     if ids.dtype.kind not in "iu":
         raise InputError("population.customer: ids must be integers")
+    days = day_index(time)
+    if np.any(np.diff(days) < 0):
+        # The kernel keeps the per-day draws in a table indexed by day − first day.
+        raise InputError("weather.time: steps must be in increasing order")
     weights, params = customer_parameters(population, seed)
     base, pad = padded_base(time, country, step_h)
     drivers = (
         np.ascontiguousarray(weather["temperature_c"].values, dtype=np.float64),
         np.ascontiguousarray(weather["pv_factor"].values, dtype=np.float64),
         hour_of_day(time),
-        day_index(time),
+        days,
         step_h,
     )
     return time, step_h, ids.astype(np.int64), weights, params, base, pad, drivers
@@ -224,6 +228,7 @@ def simulate_aggregate(
                                                                       country)
     n, n_steps = len(ids), len(time)
     groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    groups = np.ascontiguousarray(groups)
     if groups.shape != (n,) or (n and groups.min() < 0):
         raise ValueError("groups must give a non-negative group index per customer")
     n_groups = int(groups.max()) + 1 if n else 1
@@ -239,8 +244,8 @@ def simulate_aggregate(
         out = [b[: stop - start] for b in buffers]
         k.simulate_customers(seed_u, ids[start:stop], weights[start:stop], base, pad,
                              *drivers[:4], step_h, params[start:stop], *out)
-        np.add.at(total, groups[start:stop], out[0])
-        np.add.at(flexible, groups[start:stop], out[2])
+        k.add_rows_by_group(groups[start:stop], out[0], total)
+        k.add_rows_by_group(groups[start:stop], out[2], flexible)
         energy[start:stop] = out[0].sum(axis=1) * step_h
         peak[start:stop] = out[0].max(axis=1)
     return AggregateLoad(time, step_h, total, flexible, energy, peak)

@@ -2,7 +2,9 @@
 
 The random stream is re-implemented with Python integers masked to 64 bits, so the draws are
 exactly the kernel's; floating-point formulas are written in the same order, so results agree
-to rounding of the transcendental functions (tests use rtol 1e-12).
+to rounding of the transcendental functions (tests use rtol 1e-12). The kernel computes in
+blocks of steps and passes; these twins deliberately keep the plain one-step-at-a-time loop
+with every device's branch written out, as the obviously-correct statement of the model.
 """
 
 from __future__ import annotations
@@ -336,3 +338,8 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
         out[2][:, t] = flexible
         out[3][:, t] = pv
     return tuple(out)
+
+
+def add_rows_by_group(groups: np.ndarray, rows: np.ndarray, total: np.ndarray) -> None:
+    """Twin of `sim.kernels.add_rows_by_group`: NumPy's unbuffered in-place add, row by row."""
+    np.add.at(total, groups, rows)

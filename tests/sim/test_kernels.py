@@ -104,3 +104,31 @@ def test_customer_result_independent_of_its_neighbours():
     sub = dict(a, ids=a["ids"][3:4], weights=a["weights"][3:4], params=a["params"][3:4])
     alone = _run_kernel(sub)
     assert np.array_equal(full[0][3], alone[0][0])
+
+
+def test_group_sums_bitwise_equal_numpy_add_at_for_any_thread_count():
+    rng = np.random.default_rng(3)
+    rows = rng.lognormal(size=(37, 2 * k.BLOCK_STEPS + 5)) * 10.0 ** rng.integers(-3, 4, (37, 1))
+    groups = rng.integers(0, 4, 37)
+    want = np.zeros((4, rows.shape[1]))
+    ref.add_rows_by_group(groups, rows, want)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            got = np.zeros_like(want)
+            k.add_rows_by_group(groups, rows, got)
+            assert np.array_equal(got, want)
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_kernel_matches_twin_across_block_boundaries_and_a_dst_change():
+    # Longer than one block of `simulate_customer`, over the spring DST change, every device.
+    a = _inputs(2, 12, start="2016-03-20", ev_share=1.0, heat_pump_share=0.5, ac_share=1.0,
+                pv_share=1.0, electric_heating_share=1.0)
+    assert len(a["temperature"]) > k.BLOCK_STEPS
+    got = _run_kernel(a)
+    want = ref.simulate_python(*_args(a))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=TWIN_RTOL, atol=TWIN_ATOL)
