@@ -115,29 +115,25 @@ def run(
     ] = None,
 ) -> None:
     """Simulate, optimize and evaluate one scenario; write result.nc, plots and report.html."""
-    with _errors_to_exit_codes():
-        from scenarios.load import load_scenario
-        from scenarios.pipeline import run_scenario
-
-        loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
-            result = run_scenario(loaded, out, export_model=export_model, progress=progress)
-        _print_kpis(loaded.name, result.kpi_rows())
-        for note in result.warnings:
-            typer.echo(f"warning: {note}", err=True)
-        typer.echo(f"wrote {result.out_dir}")
+    _run_and_report(scenario, out, optimize=True, export_model=export_model)
 
 
 @app.command()
 def simulate(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
     """Simulate loads and power flow only (no offers); write result.nc, plots and report.html."""
+    _run_and_report(scenario, out, optimize=False, export_model=None)
+
+
+def _run_and_report(scenario: str, out: Path, *, optimize: bool, export_model: Path | None) -> None:
     with _errors_to_exit_codes():
         from scenarios.load import load_scenario
         from scenarios.pipeline import run_scenario
 
         loaded = load_scenario(scenario)
         with _stage_progress() as progress:
-            result = run_scenario(loaded, out, optimize=False, progress=progress)
+            result = run_scenario(
+                loaded, out, optimize=optimize, export_model=export_model, progress=progress
+            )
         _print_kpis(loaded.name, result.kpi_rows())
         for note in result.warnings:
             typer.echo(f"warning: {note}", err=True)
