@@ -185,9 +185,11 @@ def _size_to_network(
 
 def _monthly_bill_eur(scenario: Scenario, profiles: xr.Dataset, step_h: float) -> np.ndarray:
     """Each customer's monthly bill on the current tariff [EUR], from the simulated window."""
+    from customers.response import step_prices
+
     tariff = next(t for t in scenario.offers.tariffs if t.name == scenario.offers.current_tariff)
     hours = profiles["time"].dt.hour.values + profiles["time"].dt.minute.values / 60.0
-    price = np.array([tariff.price_at_hour(h) for h in hours])
+    price = step_prices(hours, tariff)
     imports = np.clip(profiles["p_kw"].values, 0.0, None)
     window_eur = imports @ price * step_h
     days = profiles.sizes["time"] * step_h / 24.0

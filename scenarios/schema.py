@@ -259,16 +259,6 @@ class Tariff(_Model):
             raise ValueError(f"TOU periods leave a gap from {cursor:g} h to 24 h")
         return self
 
-    def price_at_hour(self, hour: float) -> float:
-        """Energy price at an hour of day [EUR/kWh]."""
-        if self.kind == "flat":
-            assert self.price_eur_per_kwh is not None
-            return self.price_eur_per_kwh
-        for p in self.periods:
-            if p.start_h <= hour < p.end_h:
-                return p.price_eur_per_kwh
-        raise ValueError(f"hour {hour} outside the TOU periods of tariff {self.name}")
-
 
 class CurtailmentContract(_Model):
     name: str = Field(min_length=1, description="Contract name, unique in the menu.")
