@@ -3,7 +3,9 @@
 All engines get the same injections (each grid's own SimBench profiles, sgen reactive power 0)
 in the same run; each peer's largest |Δvm| against pandapower (``runpp`` at tolerance 1e-10 on a
 sample of steps) is printed next to its speed. pandapower ``run_timeseries`` is timed on
-``--pp-steps`` steps and scaled (marked ``*``).
+``--pp-steps`` steps and scaled (marked ``*``), twice: with pandapower's default
+``lightsim2grid="auto"`` (its Newton step runs in lightsim2grid, which the ``peers`` extra
+installs) and with ``lightsim2grid=False`` (pandapower's own Newton-Raphson).
 
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_powerflow --steps 35040 \
         --grids 1-LV-rural1--0-sw 1-LV-urban6--0-sw 1-MV-rural--0-sw 1-MV-urban--0-sw
@@ -104,11 +106,13 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
     if not peers:
         return rows
     sub = tuple(a[:pp_steps] for a in inj)
-    peer.run_pandapower_timeseries(net, *(a[:3] for a in inj[:3]))  # first-call JIT/imports
-    seconds, vm_pp = peer.run_pandapower_timeseries(net, *sub[:3])
-    rows.append({"grid": code, "engine": f"pandapower run_timeseries* ({pp_steps} steps)",
-                 "steps_s": pp_steps / seconds,
-                 "dvm": max(float(np.nanmax(np.abs(vm_pp[t] - ref[t]))) for t in check if t < pp_steps)})
+    for setting, label in (("auto", "Newton in lightsim2grid"), (False, "own Newton")):
+        peer.run_pandapower_timeseries(net, *(a[:3] for a in inj[:3]), lightsim2grid=setting)
+        seconds, vm_pp = peer.run_pandapower_timeseries(net, *sub[:3], lightsim2grid=setting)
+        rows.append({"grid": code, "engine": f"pandapower run_timeseries* ({label})",
+                     "steps_s": pp_steps / seconds,
+                     "dvm": max(float(np.nanmax(np.abs(vm_pp[t] - ref[t])))
+                                for t in check if t < pp_steps)})
     lightsim = "lightsim2grid " + ("TimeSeriesCPP" if threads == 1 else "InjectionSweepCPP")
     for name, runner in ((lightsim, peer.run_lightsim2grid),
                          ("power-grid-model batch", peer.run_power_grid_model)):

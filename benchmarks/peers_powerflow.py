@@ -53,8 +53,12 @@ def switch_free(net):
     return net, bus_map
 
 
-def run_pandapower_timeseries(net, load_p, load_q, sgen_p):
-    """pandapower ``run_timeseries`` with ConstControl (lightsim2grid Newton if installed)."""
+def run_pandapower_timeseries(net, load_p, load_q, sgen_p, lightsim2grid="auto"):
+    """pandapower ``run_timeseries`` with ConstControl.
+
+    ``lightsim2grid="auto"`` is pandapower's default: its Newton step runs in lightsim2grid
+    when that is installed; ``False`` keeps pandapower's own Newton-Raphson.
+    """
     import pandapower.control as control
     import pandapower.timeseries as ts
     from pandapower.timeseries.data_sources.frame_data import DFData
@@ -71,7 +75,8 @@ def run_pandapower_timeseries(net, load_p, load_q, sgen_p):
     writer = ts.OutputWriter(net, time_steps=range(n_steps), output_path=None)
     writer.log_variable("res_bus", "vm_pu")
     start = time.perf_counter()
-    ts.run_timeseries(net, time_steps=range(n_steps), verbose=False, tolerance_mva=1e-8)
+    ts.run_timeseries(net, time_steps=range(n_steps), verbose=False, tolerance_mva=1e-8,
+                       lightsim2grid=lightsim2grid)
     seconds = time.perf_counter() - start
     vm = writer.output["res_bus.vm_pu"].to_numpy()
     return seconds, vm

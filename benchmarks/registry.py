@@ -24,7 +24,8 @@ PHASES = ("profiles", "powerflow", "model_build", "solve", "end_to_end")
 #: Peer implementations expected per phase (names as the benchmarks record them); the report
 #: lists any that did not run (optional package absent, or skipped).
 KERNEL_TWINS = ("numpy twin", "pure-Python twin")
-POWERFLOW_PEERS = ("pandapower run_timeseries", "lightsim2grid", "power-grid-model")
+POWERFLOW_PEERS = ("pandapower run_timeseries", "pandapower run_timeseries (own Newton)",
+                   "lightsim2grid", "power-grid-model")
 BUILD_PEERS = ("highspy direct",)
 
 

@@ -17,6 +17,8 @@ with gridflex's voltages to `PEER_AGREEMENT_PU` on the same steps to be compared
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,8 @@ from benchmarks.bench_powerflow import profile_injections, solve_case
 #: model differs by up to 7e-7, pandapower at its default tolerance by ~1e-8).
 PEER_AGREEMENT_PU = 1e-5
 #: Timed rounds of a peer (each call converts the model first: not timed, but it costs).
-PEER_ROUNDS = {"pandapower run_timeseries": 2, "lightsim2grid": 3, "power-grid-model": 3}
+PEER_ROUNDS = {"pandapower run_timeseries": 2, "pandapower run_timeseries (own Newton)": 2,
+               "lightsim2grid": 3, "power-grid-model": 3}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,10 @@ def test_powerflow_gridflex_dataset(measure, size, case, prepared):
 
 
 PEERS = {
+    # pandapower's default runs its Newton step in lightsim2grid when that is installed.
     "pandapower run_timeseries": (peers.run_pandapower_timeseries, "pandapower"),
+    "pandapower run_timeseries (own Newton)": (
+        functools.partial(peers.run_pandapower_timeseries, lightsim2grid=False), "pandapower"),
     "lightsim2grid": (peers.run_lightsim2grid, "lightsim2grid"),
     "power-grid-model": (peers.run_power_grid_model, "power_grid_model_io"),
 }

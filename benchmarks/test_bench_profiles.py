@@ -17,7 +17,7 @@ from benchmarks.registry import case_named
 
 KERNEL = case_named("profiles/kernel")
 #: Customers per kernel call: bounds the reused output buffers ([chunk, steps] × 4 float64).
-KERNEL_CHUNK = 256
+KERNEL_CHUNK = 32  # as `sim.profiles.simulate_aggregate`: a chunk's outputs stay about L3-sized
 STEP_MIN = 15
 START = "2016-01-04"
 SEED = 42

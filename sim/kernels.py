@@ -11,8 +11,9 @@ Speed: `simulate_customer` splits each customer's year into blocks of steps and 
 into passes — the stateless draws and shapes (vectorised), the float recursions together in one
 loop (so their latencies overlap), branch-free heating and cooling (vectorised), the EV and
 hot-water state machines (only for customers who have them), the outputs (vectorised) — with
-every step's floating-point operations in the twins' order, so the results are bitwise those of
-a plain step-by-step loop. Figures and how to reproduce them: ``benchmarks/bench_profiles.py``.
+every step's floating-point operations in the twins' order (multiply-adds fused, see `jit`), so
+the results equal a plain step-by-step loop's to rounding and do not depend on the block size.
+Figures and how to reproduce them: ``benchmarks/bench_profiles.py``.
 
 Each kernel has a slow twin in ``tests/reference/profiles.py``.
 """
@@ -22,8 +23,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-parallel_jit = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+# "contract" lets LLVM fuse a multiply and an add into one FMA instruction (one rounding instead
+# of two): the AR(1) and building-air recursions then cost one FMA latency per step. Results stay
+# bitwise independent of chunking and threads (every customer runs the same machine code) and
+# match the twins to `tests/sim/test_kernels.py`'s TWIN_RTOL.
+jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+parallel_jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"},
+                          parallel=True)
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -240,9 +246,10 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
     one scalar loop runs the float recursions (noise, building air for heating and for cooling),
     branch-free loops add heating and cooling, scalar loops the EV battery and the hot-water tank
-    (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs. Each step's floating-point operations and their
-    order are those of the plain step-by-step loop of the twins (``tests/reference/profiles.py``),
-    so results do not depend on the block size.
+    (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
+    Each step's floating-point operations and their order are those of the plain step-by-step
+    loop of the twins (``tests/reference/profiles.py``), so results do not depend on the block
+    size.
 
     Parameters
     ----------
@@ -289,6 +296,8 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     innovation = np.sqrt(1.0 - phi * phi) * noise_sd
     alpha_heat = 1.0 - np.exp(-step_h / heat_tau_h)
     alpha_cool = 1.0 - np.exp(-step_h / cool_tau_h)
+    keep_heat = 1.0 - alpha_heat
+    keep_cool = 1.0 - alpha_cool
     heat_min_kw = HEAT_MIN_MODULATION * heat_k * (balance_c - DESIGN_TEMPERATURE_C)
     cool_min_kw = HEAT_MIN_MODULATION * cool_k * 8.0
 
@@ -350,13 +359,17 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
         # (adding a zero spike leaves the value unchanged, so this equals the branchy form of
         # the twins). Building air: the outdoor temperature lagged by the heating and the
         # cooling time constants (computed whether or not the customer heats or cools; unused
-        # then).
+        # then), as ``keep·air + α·T`` with ``α·T`` formed first (vectorised) so that each
+        # recursion's chain is one fused multiply-add per step.
+        for i in range(n):
+            heat_air_block[i] = alpha_heat * temp[i]
+            cool_air_block[i] = alpha_cool * temp[i]
         for i in range(n):
             noise = phi * noise + noise_step[i]
             base_kw[i] = (shape[i] * max(1.0 + noise, 0.0) + spike_kw[i]) * mean_kw
-            heat_air += alpha_heat * (temp[i] - heat_air)
+            heat_air = keep_heat * heat_air + heat_air_block[i]
             heat_air_block[i] = heat_air
-            cool_air += alpha_cool * (temp[i] - cool_air)
+            cool_air = keep_cool * cool_air + cool_air_block[i]
             cool_air_block[i] = cool_air
 
         # Flexible load = heating + cooling + EV + water heater, summed in this order. The
@@ -393,16 +406,22 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
         hour_in = hour[t0:t0 + n]
         day_in = day[t0:t0 + n]
         if ev_kw > 0.0:
+            # The twins' step logic (unplug at departure, plug in at arrival, charge), with the
+            # steps where nothing can happen — unplugged on a day without a session, or before
+            # the arrival — cut short; a step without charging adds nothing (the twins add 0.0,
+            # which leaves the non-negative sum unchanged).
             current_day = day_in[0] - 1
             plug = False
             arrival_h = 0.0
             for i in range(n):
-                h = hour_in[i]
                 d = day_in[i]
                 if d != current_day:
                     current_day = d
                     plug = days[d - first_day, DAY_PLUG] > 0.5
                     arrival_h = days[d - first_day, DAY_ARRIVAL_H]
+                if not ev_plugged and not plug:
+                    continue
+                h = hour_in[i]
                 if ev_plugged and (d > ev_leave_day or (d == ev_leave_day and h >= ev_leave_h)):
                     ev_plugged = False
                     ev_remaining = 0.0
@@ -412,11 +431,10 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
                                        EV_BATTERY_KWH)
                     ev_leave_day = d + 1
                     ev_leave_h = days[d - first_day, DAY_DEPARTURE_H]
-                ev_load = 0.0
                 if ev_plugged and ev_remaining > 0.0:
                     ev_load = min(ev_kw, ev_remaining / step_h)
                     ev_remaining -= ev_load * step_h
-                flexible[i] += ev_load
+                    flexible[i] += ev_load
 
         # Water heater: reheats after the morning and evening draws.
         if water_kw > 0.0:

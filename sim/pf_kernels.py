@@ -256,6 +256,17 @@ def solve_fixed_point(
         )
 
 
+@jit_parallel
+def all_finite(a):
+    """True when no element of the 2-D array ``a`` is NaN or infinite (rows split over threads)."""
+    bad = 0
+    for t in numba.prange(a.shape[0]):
+        for e in range(a.shape[1]):
+            x = a[t, e]
+            bad += 0 if x - x == 0.0 else 1  # x − x is NaN exactly for NaN and ±inf
+    return bad == 0
+
+
 @jit
 def branch_currents_step(v_re, v_im, t, br_from, br_to, yff, yft, ytf, ytt, i_from, i_to):
     """End current magnitudes of every branch at step ``t`` → ``Σ Re(S_from + S_to)`` [p.u.]."""

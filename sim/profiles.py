@@ -211,12 +211,14 @@ def simulate_aggregate(
     seed: int,
     country: str,
     groups: np.ndarray | None = None,
-    chunk_customers: int = 256,
+    chunk_customers: int = 32,
 ) -> AggregateLoad:
     """Simulate chunk by chunk and keep only group sums and per-customer energy and peak.
 
     Memory is bounded by ``chunk_customers × steps`` whatever the population size; numbers are
-    bitwise those of `simulate_profiles` (same kernel, same streams).
+    bitwise those of `simulate_profiles` (same kernel, same streams). The default chunk keeps a
+    year of a chunk's four outputs (32 × 35,040 × 4 × 8 B = 36 MB) about L3-sized: measured
+    ~20 % faster than 256 customers per chunk, whose outputs go through main memory.
 
     Parameters
     ----------

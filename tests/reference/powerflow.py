@@ -81,3 +81,8 @@ def step_outputs(v, bus_internal, br_from, br_to, yff, yft, ytf, ytt, line_ends,
         "s_ref": s_ref,
         "loss": loss,
     }
+
+
+def all_finite(a):
+    """Twin of `sim.pf_kernels.all_finite`."""
+    return bool(np.isfinite(a).all())

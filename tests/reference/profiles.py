@@ -144,7 +144,7 @@ def simulate_customer_python(seed, cid, weights, base, pad, temperature, pv_fact
         base_kw *= par[k.MEAN_KW]
         heat = 0.0
         if par[k.HEAT_KW_PER_K] > 0.0:
-            heat_air += alpha_heat * (temp - heat_air)
+            heat_air = (1.0 - alpha_heat) * heat_air + alpha_heat * temp
             deficit = tr["balance_c"] - heat_air
             if deficit > 0.0:
                 heat = par[k.HEAT_KW_PER_K] * deficit * heating_schedule(h)
@@ -154,7 +154,7 @@ def simulate_customer_python(seed, cid, weights, base, pad, temperature, pv_fact
                         heat = heat_min if u_cycle * heat_min < heat else 0.0
         cool = 0.0
         if par[k.COOL_KW_PER_K] > 0.0:
-            cool_air += alpha_cool * (temp - cool_air)
+            cool_air = (1.0 - alpha_cool) * cool_air + alpha_cool * temp
             excess = cool_air - tr["setpoint_c"]
             if excess > 0.0:
                 cool = par[k.COOL_KW_PER_K] * excess * cooling_schedule(h)
@@ -291,7 +291,7 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
         base_kw = base_kw * par[k.MEAN_KW]
 
         heating = par[k.HEAT_KW_PER_K] > 0.0
-        heat_air = np.where(heating, heat_air + alpha_heat * (temp - heat_air), heat_air)
+        heat_air = np.where(heating, (1.0 - alpha_heat) * heat_air + alpha_heat * temp, heat_air)
         deficit = g["balance_c"] - heat_air
         heat = np.where(heating & (deficit > 0.0),
                         par[k.HEAT_KW_PER_K] * deficit * heating_schedule(h), 0.0)
@@ -301,7 +301,7 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
         heat = np.where(cycling, np.where(u_cycle * heat_min < heat, heat_min, 0.0), heat)
 
         cooling = par[k.COOL_KW_PER_K] > 0.0
-        cool_air = np.where(cooling, cool_air + alpha_cool * (temp - cool_air), cool_air)
+        cool_air = np.where(cooling, (1.0 - alpha_cool) * cool_air + alpha_cool * temp, cool_air)
         excess = cool_air - g["setpoint_c"]
         cool = np.where(cooling & (excess > 0.0),
                         par[k.COOL_KW_PER_K] * excess * cooling_schedule(h), 0.0)

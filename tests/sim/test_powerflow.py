@@ -130,6 +130,14 @@ def test_fixed_point_kernel_matches_twin(grid_factory, source):
         np.testing.assert_allclose(result.v[t], exact, rtol=0, atol=VOLTAGE_TOLERANCE_PU)
 
 
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+def test_finite_check_kernel_matches_twin(bad):
+    values = np.random.default_rng(3).normal(size=(257, 13)) * 1e300
+    if bad is not None:
+        values[200, 12] = bad
+    assert pf_kernels.all_finite(values) == twin.all_finite(values) == (bad is None)
+
+
 def test_output_kernel_matches_twin(grid_factory):
     net, grid = grid_factory("pandapower:cigre_lv")
     v = solve(grid, *random_injections(net, 4, seed=5)).v
