@@ -19,6 +19,8 @@ chunking or thread count.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -269,6 +271,53 @@ def all_finite(a):
     return bad == 0
 
 
+#: Taylor coefficients (-1)^m / (2m + 1) of atan(w) = Σ c_m·w^(2m+1), m = 0..12: after the two
+#: argument halvings in `angle_degree`, |w| ≤ tan(π/16) ≈ 0.199 and the first omitted term is
+#: below 0.199^25 / 25 ≈ 1e-19.
+_ATAN_TAYLOR = tuple((-1.0) ** m / (2 * m + 1) for m in range(13))
+_TAN_PI_8 = 0.41421356237309503  # tan(π/8) = √2 − 1
+
+
+@jit
+def angle_degree(re, im):
+    """``degrees(arctan2(im, re))`` [degree] without branches, several times faster than libm.
+
+    Octant reduction to ``a = min/max ∈ [0, 1]``, ``atan(a) = π/4 + atan((a − 1)/(a + 1))``
+    above tan(π/8), the half-angle identity ``atan(z) = 2·atan(z / (1 + √(1 + z²)))``, then the
+    Taylor series (see `_ATAN_TAYLOR`); agrees with NumPy's ``arctan2`` to a few ulps. The
+    octant choices are 0/1 factors, not branches: a grid's buses sit in different octants (the
+    150° MV/LV phase shift), which made branches mispredict.
+    """
+    ax = abs(re)
+    ay = abs(im)
+    # max(…, 5e-324): at re = im = 0 the ratio is 0/5e-324 = 0; otherwise nothing changes.
+    a = min(ax, ay) / max(ax, ay, 5e-324)
+    upper = 1.0 if a > _TAN_PI_8 else 0.0
+    z = (a - upper) / (1.0 + upper * a)
+    w = z / (1.0 + np.sqrt(1.0 + z * z))
+    w2 = w * w
+    c = _ATAN_TAYLOR
+    poly = c[12]
+    poly = poly * w2 + c[11]
+    poly = poly * w2 + c[10]
+    poly = poly * w2 + c[9]
+    poly = poly * w2 + c[8]
+    poly = poly * w2 + c[7]
+    poly = poly * w2 + c[6]
+    poly = poly * w2 + c[5]
+    poly = poly * w2 + c[4]
+    poly = poly * w2 + c[3]
+    poly = poly * w2 + c[2]
+    poly = poly * w2 + c[1]
+    poly = poly * w2 + c[0]
+    r = 2.0 * w * poly + upper * (0.25 * np.pi)
+    swap = 1.0 if ay > ax else 0.0
+    r = swap * (0.5 * np.pi) + (1.0 - 2.0 * swap) * r
+    left = 1.0 if math.copysign(1.0, re) < 0.0 else 0.0  # −0.0 too, as atan2 does
+    r = left * np.pi + (1.0 - 2.0 * left) * r
+    return math.copysign(r, im) * (180.0 / np.pi)
+
+
 @jit
 def branch_currents_step(v_re, v_im, t, br_from, br_to, yff, yft, ytf, ytt, i_from, i_to):
     """End current magnitudes of every branch at step ``t`` → ``Σ Re(S_from + S_to)`` [p.u.]."""
@@ -302,8 +351,8 @@ def end_maximum(i_from, i_to, end_branch, end_side, end_element, end_coef, out):
         b = end_branch[q]
         value = (i_from[b] if end_side[q] == 0 else i_to[b]) * end_coef[q]
         e = end_element[q]
-        if value > out[e]:
-            out[e] = value
+        # A select, not a branch: which end carries more current is a coin toss per step.
+        out[e] = max(out[e], value)
 
 
 @jit_parallel
@@ -325,6 +374,7 @@ def step_outputs(
     """
     n_steps = v_re.shape[0]
     n_branch = br_from.shape[0]
+    n_bus = bus_internal.shape[0]
     n_line = line_pct_out.shape[1]
     n_trafo = trafo_pct_out.shape[1]
     hv = trafo_side == 0
@@ -337,12 +387,18 @@ def step_outputs(
         i_from = np.empty(n_branch)
         i_to = np.empty(n_branch)
         line_buf = np.empty(n_line)
+        bus_re = np.empty(n_bus)
+        bus_im = np.empty(n_bus)
         trafo_buf = np.empty(n_trafo)
         for t in range(g * group, min(n_steps, (g + 1) * group)):
-            for i in range(bus_internal.shape[0]):
+            # Gathered first, so that the branch-free magnitude and angle loop vectorises.
+            for i in range(n_bus):
                 b = bus_internal[i]
-                vm_out[t, i] = np.sqrt(v_re[t, b] * v_re[t, b] + v_im[t, b] * v_im[t, b])
-                va_out[t, i] = np.degrees(np.arctan2(v_im[t, b], v_re[t, b]))
+                bus_re[i] = v_re[t, b]
+                bus_im[i] = v_im[t, b]
+            for i in range(n_bus):
+                vm_out[t, i] = np.sqrt(bus_re[i] * bus_re[i] + bus_im[i] * bus_im[i])
+                va_out[t, i] = angle_degree(bus_re[i], bus_im[i])
             loss_out[t] = branch_currents_step(v_re, v_im, t, br_from, br_to, yff, yft, ytf, ytt,
                                                i_from, i_to)
             end_maximum(i_from, i_to, line_branch, line_side, line_element, line_pct, line_buf)

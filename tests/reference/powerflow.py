@@ -86,3 +86,8 @@ def step_outputs(v, bus_internal, br_from, br_to, yff, yft, ytf, ytt, line_ends,
 def all_finite(a):
     """Twin of `sim.pf_kernels.all_finite`."""
     return bool(np.isfinite(a).all())
+
+
+def angle_degree(re, im):
+    """Twin of `sim.pf_kernels.angle_degree`."""
+    return np.degrees(np.arctan2(im, re))
