@@ -8,10 +8,14 @@ Run ``python -m benchmarks.bench_optimizer --sizes 1000,10000,100000`` (set
   (`optimizer.handoff.to_highs`), LP-fix solve (`optimizer.solve`);
 * ``direct``: the same NumPy preparation, the same rows assembled as scipy CSR and passed with
   `highspy.Highs.passModel` (the floor), the same LP-fix solve;
+* ``lagrange`` / ``lagrange-direct``: Lagrange-fix (`optimizer.lagrange_fix`), which never
+  builds the full model: NumPy preparation, the dual by column generation, then sub-MIPs built
+  through Pyomo or directly (the same model both ways);
 * ``cluster``: cluster mode end to end (`solve_offers(method="cluster")`).
 
-It prints a Markdown table: times [s], matrix size, objective, certified gap, and the ratio
-of Pyomo build + hand-off to direct build + hand-off. Both paths must reach the same LP bound.
+It prints a Markdown table: times [s], matrix size (Lagrange-fix: its last sub-MIP), objective,
+certified gap, and the ratio of Pyomo build + hand-off to direct build + hand-off (lp-fix: whole
+model; Lagrange-fix: NumPy preparation + sub-MIPs, and the sub-MIP models alone).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.handoff import HighsModel, gc_paused, to_highs
+from optimizer.handoff import HighsModel, gc_paused, new_highs, to_highs
 from optimizer.model import build_model, cost_coefficients
 from optimizer.pairs import PairData, build_pairs
 from optimizer.problem import OfferProblem
@@ -35,9 +39,12 @@ from optimizer.synthetic import synthetic_problem
 from scenarios.schema import SolverConfig
 
 
-def direct_highs(problem: OfferProblem, threads: int = 1) -> tuple[HighsModel, PairData]:
+def direct_highs(
+    problem: OfferProblem, threads: int = 1, peak_steps: np.ndarray | None = None,
+    peak_cap_kw: float = np.inf,
+) -> tuple[HighsModel, PairData]:
     """The model of `optimizer.model` assembled straight from the pair arrays (no Pyomo)."""
-    pairs = build_pairs(problem)
+    pairs = build_pairs(problem, peak_steps)
     p, n = pairs.customer.size, pairs.n_customers
     peak = p
     ncol = p + 1
@@ -96,14 +103,13 @@ def direct_highs(problem: OfferProblem, threads: int = 1) -> tuple[HighsModel, P
     lp.col_cost_ = cost
     lp.offset_ = -value * pairs.base_peak_kw
     lp.col_lower_ = np.append(np.zeros(p), pairs.peak_lower_kw)
-    lp.col_upper_ = np.append(np.ones(p), np.inf)
+    lp.col_upper_ = np.append(np.ones(p), peak_cap_kw)
     lp.row_lower_, lp.row_upper_ = np.concatenate(lower), np.concatenate(upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, A.shape[0]
     lp.integrality_ = [highspy.HighsVarType.kInteger] * p + [highspy.HighsVarType.kContinuous]
-    h = highspy.Highs()
-    h.silent()
+    h = new_highs()
     h.setOptionValue("threads", threads)
     h.passModel(lp)
     hm = HighsModel(
@@ -113,9 +119,39 @@ def direct_highs(problem: OfferProblem, threads: int = 1) -> tuple[HighsModel, P
     return hm, pairs
 
 
+def direct_sub_model(problem: OfferProblem, peak_steps: np.ndarray, threads: int,
+                     peak_cap_kw: float = np.inf):
+    """Lagrange-fix's sub-MIP builder, direct: the same model as `pyomo_sub_model`, no Pyomo."""
+    t0 = time.perf_counter()
+    hm, pairs = direct_highs(problem, threads, peak_steps, peak_cap_kw)
+    return hm, SimpleNamespace(pair_data=pairs), time.perf_counter() - t0, 0.0
+
+
+def _run_lagrange_fix(problem, config, builder):
+    """Lagrange-fix with the given sub-MIP builder (`optimizer.solve` wiring, benchmark side)."""
+    from optimizer.lagrange_fix import lagrange_fix
+
+    with gc_paused():
+        t0 = time.perf_counter()
+        choice, bound, status, stats = lagrange_fix(problem, config, t0 + config.time_limit_s,
+                                                    builder=builder)
+        total = time.perf_counter() - t0
+    build_s = stats.prep_s + stats.sub_build_s
+    sizes = SimpleNamespace(n_cols=stats.sub_cols, n_rows=stats.sub_rows, nnz=stats.sub_nnz)
+    solution = make_solution(problem, choice, bound, status, "lagrange-fix", build_s=build_s,
+                             handoff_s=stats.sub_handoff_s,
+                             solve_s=total - build_s - stats.sub_handoff_s, hm=sizes,
+                             peak_rows=stats.peak_rows, fractional=0)
+    return solution, stats.sub_build_s + stats.sub_handoff_s
+
+
 def build_direct_highspy(problem: OfferProblem) -> HighsModel:
     """The floor for `benchmarks/test_bench_model_build.py`: the model loaded in HiGHS."""
     return direct_highs(problem)[0]
+
+
+def _with_model_s(result):
+    return result if isinstance(result, str) else (result, result.build_s + result.handoff_s)
 
 
 def _peak_rss_gb() -> float:
@@ -137,14 +173,23 @@ def _run_lp_fix(problem, config, build):
 
 
 def bench_path(path: str, problem: OfferProblem, config: SolverConfig, clusters: int):
-    """One path on one problem: an OfferSolution, or a string saying why there is none."""
+    """One path on one problem: (OfferSolution, seconds of model build + hand-off alone or
+    ``None``), or a string saying why there is none."""
     gc.collect()
     if path == "direct":
         def build():
             t0 = time.perf_counter()
             hm, pairs = direct_highs(problem, config.threads)
             return hm, SimpleNamespace(pair_data=pairs, S=pairs.peak_steps), time.perf_counter() - t0, 0.0
-        return _run_lp_fix(problem, config, build)
+        return _with_model_s(_run_lp_fix(problem, config, build))
+    if path in ("lagrange", "lagrange-direct"):
+        from optimizer.lagrange_fix import pyomo_sub_model
+
+        builder = pyomo_sub_model if path == "lagrange" else direct_sub_model
+        try:
+            return _run_lagrange_fix(problem, config, builder)
+        except Exception as err:  # noqa: BLE001 - the benchmark reports every failure as a row
+            return f"{type(err).__name__}: {err}"
     if path == "pyomo":
         def build():
             t0 = time.perf_counter()
@@ -152,12 +197,12 @@ def bench_path(path: str, problem: OfferProblem, config: SolverConfig, clusters:
             t1 = time.perf_counter()
             hm = to_highs(model, threads=config.threads)
             return hm, model, t1 - t0, time.perf_counter() - t1
-        return _run_lp_fix(problem, config, build)
+        return _with_model_s(_run_lp_fix(problem, config, build))
     from optimizer.cluster import solve_clustered
 
     try:
         return solve_clustered(problem, config, deadline=time.perf_counter() + config.time_limit_s,
-                               clusters=clusters)
+                               clusters=clusters), None
     except Exception as err:  # noqa: BLE001 - the benchmark reports every failure as a row
         return f"{type(err).__name__}: {err}"
 
@@ -172,32 +217,56 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clusters", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--paths", default="direct,pyomo,cluster",
-                        help="Paths to run, in order: direct, pyomo, cluster.")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Runs per path; the row shown is the run of median build + hand-off "
+                        "(small models take milliseconds on a shared, noisy machine).")
+    parser.add_argument("--paths", default="direct,pyomo,lagrange-direct,lagrange,cluster",
+                        help="Paths to run, in order: direct, pyomo (LP-fix on the full model, "
+                        "direct highspy / Pyomo build), lagrange-direct, lagrange (Lagrange-fix, "
+                        "sub-MIPs built direct / through Pyomo), cluster.")
     args = parser.parse_args(argv)
     config = SolverConfig(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
     print(f"highspy {highspy.Highs().version()}  offers {args.offers}  steps {args.steps}  "
-          f"mip_gap {args.mip_gap}  threads {args.threads}")
+          f"mip_gap {args.mip_gap}  threads {args.threads}  time limit {args.time_limit:g} s")
     print("| customers | path | build s | hand-off s | solve s | total s | rows | nonzeros "
-          "| objective EUR | gap | status | Pyomo÷direct build+hand-off |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| objective EUR | gap | status | Pyomo÷direct build+hand-off | Pyomo÷direct model only |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    floors = {"pyomo": "direct", "lagrange": "lagrange-direct"}
     for n in (int(s) for s in args.sizes.split(",")):
         problem = synthetic_problem(n, args.offers, args.steps, seed=args.seed, trafos=3,
                                     budget_eur=20.0 * n, satisfaction_floor_mean=0.6)
-        floor = None
+        done: dict = {}
         for name in args.paths.split(","):
-            s = bench_path(name, problem, config, args.clusters)
-            if isinstance(s, str):
-                print(f"| {n} | {name} | {s} |", flush=True)
+            runs = [bench_path(name, problem, config, args.clusters) for _ in range(args.repeat)]
+            result = _median_run(runs)
+            if isinstance(result, str):
+                print(f"| {n} | {name} | {result} |", flush=True)
                 continue
-            if name == "direct":
-                floor = s.build_s + s.handoff_s
-            ratio = (s.build_s + s.handoff_s) / floor if name == "pyomo" and floor else float("nan")
+            s, model_s = result
+            done[name] = result
+            ratio = model_ratio = float("nan")
+            if floors.get(name) in done:
+                floor, floor_model_s = done[floors[name]]
+                ratio = (s.build_s + s.handoff_s) / (floor.build_s + floor.handoff_s)
+                model_ratio = model_s / floor_model_s
             total = s.build_s + s.handoff_s + s.solve_s
             print(f"| {n} | {name} | {s.build_s:.2f} | {s.handoff_s:.2f} | {s.solve_s:.2f} | "
                   f"{total:.2f} | {s.rows} | {s.nonzeros} | {s.objective:.2f} | {s.gap:.1e} | "
-                  f"{s.status} | {'' if np.isnan(ratio) else f'{ratio:.1f}×'} |", flush=True)
+                  f"{s.status} | {_ratio(ratio)} | {_ratio(model_ratio)} |", flush=True)
         print(f"<!-- peak RSS so far {_peak_rss_gb():.2f} GB -->", flush=True)
+
+
+def _median_run(runs: list):
+    """The run of median build + hand-off time (a failure string if any run failed)."""
+    failed = [r for r in runs if isinstance(r, str)]
+    if failed:
+        return failed[0]
+    runs = sorted(runs, key=lambda r: r[0].build_s + r[0].handoff_s)
+    return runs[len(runs) // 2]
+
+
+def _ratio(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.1f}×"
 
 
 if __name__ == "__main__":

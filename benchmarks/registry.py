@@ -133,6 +133,15 @@ CASES: tuple[Case, ...] = (
         },
     ),
     Case(
+        "solve/offers-lagrange-fix",
+        "solve",
+        "Lagrangian dual → fix → sub-MIP, no full model (`solve_offers(method='lagrange-fix')`).",
+        {
+            "quick": {"customers": 10_000, "offers": 10, "steps": 96, "method": "lagrange-fix"},
+            "full": {"customers": 100_000, "offers": 10, "steps": 96, "method": "lagrange-fix"},
+        },
+    ),
+    Case(
         "end_to_end/cigre_lv_winter",
         "end_to_end",
         "`gridflex run cigre_lv_winter`: 150 customers, a week at 15 min, optimize + 20 replays "

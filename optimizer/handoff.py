@@ -1,9 +1,10 @@
 """Hand a Pyomo model to HiGHS as matrices, and run HiGHS under an outside time limit.
 
-Path (SOLVER.md, the fastest Pyomo route measured): Pyomo's
-`LinearStandardFormCompiler(mixed_form=True)` compiles the model to scipy CSC matrices, which
-go to `highspy.Highs.passModel` in one call — 4–6× faster than the APPSI / `contrib.solver`
-interfaces, which add rows one by one from Python.
+Path: the model's `LinearExpression` rows are read into scipy CSC matrices (`read_linear_form`,
+~3× faster per nonzero than Pyomo's `LinearStandardFormCompiler(mixed_form=True)`, which is the
+fallback for any other linear model, and which SOLVER.md measured as the fastest stock Pyomo
+route), and go to `highspy.Highs.passModel` in one call — 4–6× faster than the APPSI /
+`contrib.solver` interfaces, which add rows one by one from Python.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.common.numeric_types import native_numeric_types
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 #: Extra wall time granted after the time limit before HiGHS is asked to stop [s]; HiGHS does
@@ -67,14 +72,126 @@ def new_highs() -> highspy.Highs:
     return h
 
 
+@dataclass
+class LinearForm:
+    """A linear model as matrices: ``row_lower ≤ A·x ≤ row_upper``, minimise ``cost·x + offset``."""
+
+    A: sp.csc_array           # [rows, columns]
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    row_constraint: list      # Pyomo constraint data object of each row
+    cost: np.ndarray          # [columns], minimisation form
+    offset: float
+    columns: list             # Pyomo variable data object of each column
+
+
+def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | None:
+    """Read a model whose constraint bodies and objective are `LinearExpression` sums of
+    monomials (as `optimizer.model` builds them) straight into matrices.
+
+    Same matrices as `LinearStandardFormCompiler` for such models, 2–3× faster per nonzero:
+    the rows' monomials are gathered with C-level list operations, split into coefficients and
+    variables in one pass, and variables are mapped to columns by a sorted search on their ids
+    instead of an expression walker. Returns ``None`` as soon as anything else appears
+    (another expression type, a variable outside ``columns``, a non-numeric coefficient, a row
+    without variables), and the caller falls back to the compiler.
+    """
+    monomials: list = []
+    indptr = [0]
+    lower: list = []
+    upper: list = []
+    rows: list = []
+    for con in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        body = con.body
+        if body.__class__ is not LinearExpression:
+            return None
+        args = body._args_
+        shift = 0.0
+        if args and args[0].__class__ in native_numeric_types:
+            shift = float(args[0])
+            args = args[1:]
+        if not args:
+            return None
+        monomials.extend(args)
+        indptr.append(len(monomials))
+        lb, ub = con.lb, con.ub
+        lower.append(-np.inf if lb is None else float(lb) - shift)
+        upper.append(np.inf if ub is None else float(ub) - shift)
+        rows.append(con)
+    objectives = list(model.component_data_objects(pyo.Objective, active=True))
+    if len(objectives) != 1 or objectives[0].expr.__class__ is not LinearExpression:
+        return None
+    args = objectives[0].expr._args_
+    offset = 0.0
+    if args and args[0].__class__ in native_numeric_types:
+        offset = float(args[0])
+        args = args[1:]
+    n_row_terms = len(monomials)
+    monomials.extend(args)
+    if not monomials or set(map(type, monomials)) != {MonomialTermExpression}:
+        return None
+    coefs, variables = zip(*map(attrgetter("_args_"), monomials), strict=True)
+    try:
+        values = np.fromiter(coefs, dtype=float, count=len(coefs))
+    except (TypeError, ValueError):
+        return None
+    index = _column_index(columns, variables)
+    if index is None:
+        return None
+    sign = -1.0 if objectives[0].sense == pyo.maximize else 1.0
+    cost = np.zeros(len(columns))
+    np.add.at(cost, index[n_row_terms:], values[n_row_terms:])
+    A = sp.csr_array((values[:n_row_terms], index[:n_row_terms], np.asarray(indptr)),
+                     shape=(len(rows), len(columns)))
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    return LinearForm(A=sp.csc_array(A), row_lower=np.asarray(lower), row_upper=np.asarray(upper),
+                      row_constraint=rows, cost=sign * cost, offset=sign * offset, columns=columns)
+
+
+def _column_index(columns: list, variables: tuple) -> np.ndarray | None:
+    """Column of each variable (by object identity), or ``None`` if one is not a column."""
+    column_ids = np.fromiter(map(id, columns), dtype=np.int64, count=len(columns))
+    order = np.argsort(column_ids)
+    sorted_ids = column_ids[order]
+    ids = np.fromiter(map(id, variables), dtype=np.int64, count=len(variables))
+    position = np.searchsorted(sorted_ids, ids)
+    position[position == sorted_ids.size] = 0
+    if not np.array_equal(sorted_ids[position], ids):
+        return None
+    return order[position]
+
+
+def compiled_form(model: pyo.ConcreteModel, columns: list) -> LinearForm:
+    """The model through `LinearStandardFormCompiler(mixed_form=True)` (any linear model)."""
+    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=pyo.minimize)
+    sense = np.fromiter((mult for _, mult in info.rows), dtype=np.int8, count=len(info.rows))
+    rhs = np.asarray(info.rhs, dtype=float)
+    row_lower = np.where(sense >= 0, -np.inf, rhs)
+    row_lower[sense == 0] = rhs[sense == 0]
+    row_upper = np.where(sense <= 0, np.inf, rhs)
+    row_upper[sense == 0] = rhs[sense == 0]
+    n_cols = len(info.columns)
+    cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(n_cols)
+    return LinearForm(
+        A=sp.csc_array(info.A), row_lower=row_lower, row_upper=row_upper,
+        row_constraint=[con for con, _ in info.rows], cost=cost,
+        offset=float(info.c_offset[0]) if len(info.c_offset) else 0.0,
+        columns=list(info.columns),
+    )
+
+
 def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
-    """Compile ``model`` with Pyomo's standard-form compiler and pass it to a new `Highs`."""
+    """Turn ``model`` into matrices (`read_linear_form`, else Pyomo's standard-form compiler)
+    and pass them to a new `Highs` in one call."""
     x_vars = list(model.x.values())
     slack_vars = list(model.slacks.values())
     order = x_vars + [model.peak] + slack_vars
     with gc_paused():
-        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=pyo.minimize)
-    columns = info.columns
+        form = read_linear_form(model, order)
+        if form is None:
+            form = compiled_form(model, order)
+    columns = form.columns
     n_cols = len(columns)
     # The compiler numbers columns in order of first appearance, which for this model is the
     # declaration order; check every column, and fall back to a lookup if it ever differs.
@@ -92,15 +209,10 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     upper = np.full(n_cols, np.inf)
     upper[x_col] = model.pair_data.counts[model.pair_data.customer]
     lower[peak_col] = model.peak.lb if model.peak.lb is not None else -np.inf
+    upper[peak_col] = model.peak.ub if model.peak.ub is not None else np.inf
     integer = np.zeros(n_cols, dtype=bool)
     if model.x[0].is_integer():
         integer[x_col] = True
-    sense = np.fromiter((mult for _, mult in info.rows), dtype=np.int8, count=len(info.rows))
-    rhs = np.asarray(info.rhs, dtype=float)
-    row_lower = np.where(sense >= 0, -np.inf, rhs)
-    row_lower[sense == 0] = rhs[sense == 0]
-    row_upper = np.where(sense <= 0, np.inf, rhs)
-    row_upper[sense == 0] = rhs[sense == 0]
     labels = {}
     for name in ("budget", "satisfaction_mean", "revenue_up", "revenue_down", "cost_cap"):
         con = model.component(name)
@@ -111,28 +223,28 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     for label, con in zip(model._network_rows, model.network.values(), strict=False):
         labels[id(con)] = label
     row_of: dict = {}
-    for j, (con, _) in enumerate(info.rows):
+    for j, con in enumerate(form.row_constraint):
         label = labels.get(id(con))
         if label is not None:
             row_of.setdefault(label, []).append(j)
 
     lp = highspy.HighsLp()
+    n_rows = form.row_lower.size
     lp.num_col_ = n_cols
-    lp.num_row_ = len(rhs)
-    cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(n_cols)
-    lp.col_cost_ = cost
-    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    lp.num_row_ = n_rows
+    lp.col_cost_ = form.cost
+    lp.offset_ = form.offset
     lp.col_lower_ = lower
     lp.col_upper_ = upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
-    A = info.A.tocsc()
+    lp.row_lower_ = form.row_lower
+    lp.row_upper_ = form.row_upper
+    A = form.A
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = A.indptr
     lp.a_matrix_.index_ = A.indices
     lp.a_matrix_.value_ = A.data
     lp.a_matrix_.num_col_ = n_cols
-    lp.a_matrix_.num_row_ = len(rhs)
+    lp.a_matrix_.num_row_ = n_rows
     if integer.any():
         lp.integrality_ = [
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
@@ -149,7 +261,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         slack_col=slack_col,
         row_of=row_of,
         sign=sign,
-        n_rows=len(rhs),
+        n_rows=n_rows,
         n_cols=n_cols,
         nnz=int(A.nnz),
         integer_cols=np.flatnonzero(integer),
@@ -172,13 +284,17 @@ def gc_paused():
             gc.enable()
 
 
-def run_with_deadline(h: highspy.Highs, deadline: float) -> bool:
+def run_with_deadline(h: highspy.Highs, deadline: float, *, stop_below: float | None = None) -> bool:
     """Run HiGHS; give it ``time_limit`` up to ``deadline`` and stop a MIP that overruns.
 
     HiGHS releases the GIL while it runs, so a watchdog thread can raise a flag that a MIP
     interrupt callback turns into a stop. Only the MIP callback is used: the simplex/IPM
     interrupt callbacks fire every iteration and slowed an LP by more than 30× here. LPs rely
     on HiGHS' own time limit, which the simplex and IPX check.
+
+    ``stop_below`` (MIP only) stops as soon as the incumbent's objective (HiGHS' minimisation
+    form) is at or below it: a caller that holds a bound from elsewhere stops once its own gap
+    target is met, instead of waiting for the MIP to prove it.
 
     Returns ``True`` when the run had to be stopped from outside.
     """
@@ -188,7 +304,9 @@ def run_with_deadline(h: highspy.Highs, deadline: float) -> bool:
     done = threading.Event()
 
     def on_mip_interrupt(event) -> None:
-        if stop.is_set():
+        if stop.is_set() or (
+            stop_below is not None and event.data_out.mip_primal_bound <= stop_below
+        ):
             event.interrupt()
 
     def watchdog() -> None:

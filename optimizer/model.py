@@ -49,6 +49,9 @@ class ModelOptions:
     epsilon_row
         Always add this row, even when redundant, so that a sweep can move its bound:
         ``"satisfaction"`` (mean satisfaction ≥ ε) or ``"cost"`` (incentives + bad debt ≤ ε).
+    peak_cap_kw
+        Upper bound on the peak variable [kW]; the "never raise the peak" option sets the base
+        peak (every kept step's load ≤ the cap; omitted steps are re-checked by the caller).
     """
 
     peak_steps: np.ndarray | None = None
@@ -57,6 +60,7 @@ class ModelOptions:
     elastic: bool = False
     objective: Literal["value", "peak"] = "value"
     epsilon_row: Literal["satisfaction", "cost"] | None = None
+    peak_cap_kw: float = np.inf
 
 
 def build_model(problem: OfferProblem, options: ModelOptions | None = None) -> pyo.ConcreteModel:
@@ -76,7 +80,7 @@ def _assemble(problem: OfferProblem, pairs: PairData, options: ModelOptions) -> 
     m.pair_data = pairs
     m.options = options
     add_sets(m, pairs)
-    add_choice_variables(m, pairs, relax=options.relax)
+    add_choice_variables(m, pairs, relax=options.relax, peak_cap_kw=options.peak_cap_kw)
     add_slacks(m, pairs, elastic=options.elastic)
     add_one_offer_per_customer(m, pairs)
     add_peak_epigraph(m, pairs)
@@ -97,9 +101,11 @@ def add_sets(m: pyo.ConcreteModel, pairs: PairData) -> None:
     m.network_families = pyo.Set(initialize=[rows.family for rows in pairs.capacity], ordered=True)
 
 
-def add_choice_variables(m: pyo.ConcreteModel, pairs: PairData, *, relax: bool) -> None:
+def add_choice_variables(
+    m: pyo.ConcreteModel, pairs: PairData, *, relax: bool, peak_cap_kw: float = np.inf
+) -> None:
     """``x[p] ∈ {0,1}`` (or ``[0,1]`` relaxed; ``{0..count_i}`` in cluster mode) and the
-    feeder peak ``peak ≥ L`` [kW].
+    feeder peak ``L ≤ peak ≤ cap`` [kW] (cap: ``ModelOptions.peak_cap_kw``, default none).
 
     ``L = max_t (base[t] + Σ_i min_k Δ[i,k,t])`` is a valid lower bound on every assignment's
     peak and tightens the LP.
@@ -111,7 +117,8 @@ def add_choice_variables(m: pyo.ConcreteModel, pairs: PairData, *, relax: bool) 
     else:
         domain = pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers
         m.x = pyo.Var(m.P, domain=domain, bounds=lambda m, p: (0.0, float(upper[p])))
-    m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, None))
+    cap = float(peak_cap_kw) if np.isfinite(peak_cap_kw) else None
+    m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, cap))
     # One object array of the flat Var's members, so CSR index slices map to vars at C speed.
     xs = np.empty(pairs.customer.size, dtype=object)
     xs[:] = list(m.x.values())

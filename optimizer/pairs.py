@@ -94,9 +94,9 @@ def customer_delta_range(problem: OfferProblem, ok: np.ndarray) -> tuple[np.ndar
     for a in range(0, n, CHUNK_CUSTOMERS):
         b = min(a + CHUNK_CUSTOMERS, n)
         d = problem.delta_kw[a:b]
-        m = ok[a:b, :, None]
-        lo[a:b] = np.where(m, d, np.inf).min(axis=1)
-        hi[a:b] = np.where(m, d, -np.inf).max(axis=1)
+        m = np.broadcast_to(ok[a:b, :, None], d.shape)
+        np.min(d, axis=1, where=m, initial=np.inf, out=lo[a:b])
+        np.max(d, axis=1, where=m, initial=-np.inf, out=hi[a:b])
     return lo, hi
 
 
@@ -155,13 +155,8 @@ def build_pairs(
     peak_rows = sp.csr_array(kept.T)
     peak_rows.eliminate_zeros()
     capacity = tuple(
-        rows
-        for rows in (
-            _trafo_rows(problem, ok, flat, customer, cmin, cmax, counts),
-            _line_rows(problem, flat, customer, cmin, cmax),
-            _voltage_rows(problem, flat, customer, cmin, cmax),
-        )
-        if rows is not None and rows.step.size
+        capacity_rows(problem, spec, flat, customer)
+        for spec in network_specs(problem, ok, cmin, cmax, counts)
     )
     take = (customer, offer)
     return PairData(
@@ -186,24 +181,66 @@ def build_pairs(
     )
 
 
-def _incidence_rows(
-    family: str,
-    weights: np.ndarray | sp.sparray | sp.spmatrix,
-    base: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    flat: np.ndarray,
-    customer: np.ndarray,
-    cmin: np.ndarray,
-    cmax: np.ndarray,
-    delta: np.ndarray,
-) -> CapacityRows:
-    """Rows ``lower[e] ≤ base[t,e] + Σ_p W[e, i(p)]·Δ[p,t]·x[p] ≤ upper[e]`` that can bind.
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The network rows of one family that can bind, before any coefficient is formed.
+
+    Row j: ``lower[j] ≤ Σ_i weights[element[j], i]·Δ[i, k, step[j]]·x[i,k] ≤ upper[j]`` with
+    the base case moved into the bounds; ``weights`` is ``None`` for the dense transformer form
+    (the coefficients are ``trafo_delta_kw[i, k, step, element]``).
+    """
+
+    family: str
+    weights: sp.csr_array | None  # [e, n]
+    step: np.ndarray              # [rows] int64
+    element: np.ndarray           # [rows] int64
+    lower: np.ndarray             # [rows]
+    upper: np.ndarray             # [rows]
+
+
+def network_specs(
+    problem: OfferProblem, ok: np.ndarray, cmin: np.ndarray, cmax: np.ndarray, counts: np.ndarray
+) -> tuple[NetworkSpec, ...]:
+    """Transformer, line and voltage rows that some assignment could violate (exact pruning).
 
     A row is dropped when the extreme reachable change (positive weights times the per-customer
     largest Δ plus negative weights times the smallest, and vice versa) keeps it within its
-    bounds for every assignment — exact pruning, no re-check needed.
+    bounds for every assignment; ``cmin``/``cmax`` are already scaled by ``counts``.
     """
+    specs = []
+    n, k, t = problem.shape
+    if problem.trafo_limit_kw is not None:
+        limit = np.asarray(problem.trafo_limit_kw, dtype=float)
+        base = np.asarray(problem.trafo_base_kw, dtype=float)
+        if problem.trafo_delta_kw is None:
+            specs.append(_incidence_spec("trafo", problem.trafo_customer, base,
+                                         np.full(limit.size, -np.inf), limit, cmin, cmax))
+        else:
+            td = problem.trafo_delta_kw
+            reach = base.copy()
+            for a in range(0, n, CHUNK_CUSTOMERS):
+                b = min(a + CHUNK_CUSTOMERS, n)
+                top = np.where(ok[a:b, :, None, None], td[a:b], -np.inf).max(axis=1)
+                reach += np.tensordot(counts[a:b], top, axes=1)
+            steps, elements = np.nonzero(reach > limit[None, :] + PRUNE_MARGIN_KW)
+            specs.append(NetworkSpec("trafo", None, steps.astype(np.int64),
+                                     elements.astype(np.int64), np.full(steps.size, -np.inf),
+                                     limit[elements] - base[steps, elements]))
+    if problem.line_limit_kw is not None:
+        limit = np.asarray(problem.line_limit_kw, dtype=float)
+        specs.append(_incidence_spec("line", problem.line_customer,
+                                     np.asarray(problem.line_base_kw, dtype=float),
+                                     -limit, limit, cmin, cmax))
+    if problem.voltage_sensitivity_pu_per_kw is not None:
+        nb = problem.voltage_sensitivity_pu_per_kw.shape[0]
+        specs.append(_incidence_spec("voltage", problem.voltage_sensitivity_pu_per_kw,
+                                     np.asarray(problem.voltage_base_pu, dtype=float),
+                                     np.full(nb, problem.voltage_min_pu),
+                                     np.full(nb, problem.voltage_max_pu), cmin, cmax))
+    return tuple(s for s in specs if s.step.size)
+
+
+def _incidence_spec(family, weights, base, lower, upper, cmin, cmax) -> NetworkSpec:
     w = sp.csr_array(weights, dtype=float)
     w_pos = w.maximum(0)
     w_neg = w.minimum(0)
@@ -211,80 +248,32 @@ def _incidence_rows(
     reach_lo = (w_pos @ cmin + w_neg @ cmax).T + base
     need = (reach_hi > upper[None, :] + PRUNE_MARGIN_KW) | (reach_lo < lower[None, :] - PRUNE_MARGIN_KW)
     steps, elements = np.nonzero(need)
-    blocks = []
-    w_pairs = sp.csc_array(w[:, customer]) if steps.size else None
-    for step in np.unique(steps):
-        els = elements[steps == step]
-        d = delta[flat, step] if flat.size < delta.shape[0] else delta[:, step]
-        blocks.append(sp.csr_array(w_pairs[els].multiply(d[None, :])))
-    matrix = (
-        sp.csr_array(sp.vstack(blocks, format="csr"))
-        if blocks
-        else sp.csr_array((0, customer.size))
-    )
-    matrix.eliminate_zeros()
     b = base[steps, elements]
-    return CapacityRows(
-        family=family,
-        step=steps.astype(np.int64),
-        element=elements.astype(np.int64),
-        matrix=matrix,
-        lower=lower[elements] - b,
-        upper=upper[elements] - b,
-    )
+    return NetworkSpec(family, w, steps.astype(np.int64), elements.astype(np.int64),
+                       lower[elements] - b, upper[elements] - b)
 
 
-def _trafo_rows(problem, ok, flat, customer, cmin, cmax, counts) -> CapacityRows | None:
-    if problem.trafo_limit_kw is None:
-        return None
+def capacity_rows(
+    problem: OfferProblem, spec: NetworkSpec, flat: np.ndarray, customer: np.ndarray
+) -> CapacityRows:
+    """The coefficient matrix [rows, p] of a family's binding rows."""
     n, k, t = problem.shape
-    limit = np.asarray(problem.trafo_limit_kw, dtype=float)
-    base = np.asarray(problem.trafo_base_kw, dtype=float)
-    r = limit.size
-    if problem.trafo_delta_kw is None:
-        return _incidence_rows(
-            "trafo", problem.trafo_customer, base, np.full(r, -np.inf), limit,
-            flat, customer, cmin, cmax, problem.delta_kw.reshape(n * k, t),
+    if spec.weights is None:
+        td = problem.trafo_delta_kw.reshape(n * k, t, -1)
+        matrix = sp.csr_array(td[:, spec.step, spec.element][flat].T)
+    else:
+        delta = problem.delta_kw.reshape(n * k, t)
+        blocks = []
+        w_pairs = sp.csc_array(spec.weights[:, customer])
+        for step in np.unique(spec.step):
+            els = spec.element[spec.step == step]
+            d = delta[flat, step] if flat.size < delta.shape[0] else delta[:, step]
+            blocks.append(sp.csr_array(w_pairs[els].multiply(d[None, :])))
+        matrix = (
+            sp.csr_array(sp.vstack(blocks, format="csr"))
+            if blocks
+            else sp.csr_array((0, customer.size))
         )
-    td = problem.trafo_delta_kw
-    reach = base.copy()
-    for a in range(0, n, CHUNK_CUSTOMERS):
-        b = min(a + CHUNK_CUSTOMERS, n)
-        top = np.where(ok[a:b, :, None, None], td[a:b], -np.inf).max(axis=1)
-        reach += np.tensordot(counts[a:b], top, axes=1)
-    steps, elements = np.nonzero(reach > limit[None, :] + PRUNE_MARGIN_KW)
-    coefs = td.reshape(n * k, t, r)[flat][:, steps, elements]   # [p, rows]
-    matrix = sp.csr_array(coefs.T)
     matrix.eliminate_zeros()
-    return CapacityRows(
-        family="trafo",
-        step=steps.astype(np.int64),
-        element=elements.astype(np.int64),
-        matrix=matrix,
-        lower=np.full(steps.size, -np.inf),
-        upper=limit[elements] - base[steps, elements],
-    )
-
-
-def _line_rows(problem, flat, customer, cmin, cmax) -> CapacityRows | None:
-    if problem.line_limit_kw is None:
-        return None
-    n, k, t = problem.shape
-    limit = np.asarray(problem.line_limit_kw, dtype=float)
-    return _incidence_rows(
-        "line", problem.line_customer, np.asarray(problem.line_base_kw, dtype=float),
-        -limit, limit, flat, customer, cmin, cmax, problem.delta_kw.reshape(n * k, t),
-    )
-
-
-def _voltage_rows(problem, flat, customer, cmin, cmax) -> CapacityRows | None:
-    if problem.voltage_sensitivity_pu_per_kw is None:
-        return None
-    n, k, t = problem.shape
-    nb = problem.voltage_sensitivity_pu_per_kw.shape[0]
-    return _incidence_rows(
-        "voltage", problem.voltage_sensitivity_pu_per_kw,
-        np.asarray(problem.voltage_base_pu, dtype=float),
-        np.full(nb, problem.voltage_min_pu), np.full(nb, problem.voltage_max_pu),
-        flat, customer, cmin, cmax, problem.delta_kw.reshape(n * k, t),
-    )
+    return CapacityRows(family=spec.family, step=spec.step, element=spec.element, matrix=matrix,
+                        lower=spec.lower, upper=spec.upper)

@@ -15,8 +15,13 @@ Methods
 ``cluster``
     Integer counts per cluster of alike customers (`optimizer.cluster`), disaggregated and
     evaluated per customer; the bound is still the per-customer LP's.
+``lagrange-fix``
+    The same fixing idea without the LP: the Lagrangian dual over the coupling rows is
+    maximised by column generation in NumPy/Numba, its bound certifies the gap, and a Pyomo
+    sub-MIP over the customers with the smallest reduced-value margins recovers an assignment
+    (`optimizer.lagrange_fix`); peak rows are added lazily.
 ``auto``
-    ``mip`` up to `AUTO_MIP_MAX_CUSTOMERS`, else ``lp-fix``.
+    ``mip`` up to `AUTO_MIP_MAX_CUSTOMERS`, else ``lagrange-fix``.
 
 Every result is re-evaluated on all design steps by `optimizer.assignment`.
 """
@@ -35,12 +40,12 @@ from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
 from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, to_highs
-from optimizer.model import build_model
+from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError, InputError, SolverError
 from scenarios.schema import SolverConfig
 
-Method = Literal["auto", "mip", "lp-fix", "cluster"]
+Method = Literal["auto", "mip", "lp-fix", "lagrange-fix", "cluster"]
 
 #: Largest problem solved by plain branch-and-cut in ``auto`` mode [customers].
 AUTO_MIP_MAX_CUSTOMERS = 300
@@ -98,8 +103,13 @@ def solve_offers(
     *,
     export_mps: Path | None = None,
     method: Method = "auto",
+    never_raise_peak: bool = False,
 ) -> OfferSolution:
     """Choose one offer per customer (see the module docstring for the methods).
+
+    ``never_raise_peak`` bounds the peak by the base peak (``peak ≤ max_t base[t]``): no
+    assignment whose expected feeder peak exceeds today's is accepted, whatever it earns
+    otherwise (not available in cluster mode).
 
     Raises
     ------
@@ -117,18 +127,32 @@ def solve_offers(
     deadline = start + config.time_limit_s
     n = problem.shape[0]
     if method == "auto":
-        method = "mip" if n <= AUTO_MIP_MAX_CUSTOMERS else "lp-fix"
-    if method == "cluster":
+        method = "mip" if n <= AUTO_MIP_MAX_CUSTOMERS else "lagrange-fix"
+    cap = float(np.max(problem.base_kw)) if never_raise_peak else np.inf
+    options = ModelOptions(peak_cap_kw=cap)
+    if method == "lagrange-fix":
+        if export_mps is not None:
+            # The method never builds the full model; an export asks for it explicitly.
+            with gc_paused():
+                write_model(to_highs(build_model(problem, options), threads=config.threads),
+                            Path(export_mps))
+        solution = _solve_lagrange_fix(problem, config, start, deadline, cap)
+    elif method == "cluster":
         from optimizer.cluster import solve_clustered
 
+        if never_raise_peak:
+            raise InputError("never_raise_peak is not available with solver method 'cluster'")
         return solve_clustered(problem, config, export_mps=export_mps, deadline=deadline)
+    else:
+        with gc_paused():
+            solution = _solve_model(problem, config, export_mps, method, start, deadline, options)
+    if solution.peak_kw_after > cap + 1e-6 * max(cap, 1.0):
+        raise SolverError(f"peak {solution.peak_kw_after:.3f} kW above the cap {cap:.3f} kW")
+    return solution
 
-    with gc_paused():
-        return _solve_model(problem, config, export_mps, method, start, deadline)
 
-
-def _solve_model(problem, config, export_mps, method, start, deadline) -> OfferSolution:
-    model = build_model(problem)
+def _solve_model(problem, config, export_mps, method, start, deadline, options) -> OfferSolution:
+    model = build_model(problem, options)
     built = time.perf_counter()
     try:
         hm = to_highs(model, threads=config.threads)
@@ -146,7 +170,9 @@ def _solve_model(problem, config, export_mps, method, start, deadline) -> OfferS
     elif method == "lp-fix":
         choice, bound, status, fractional = _solve_lp_fix(hm, model, config, deadline)
     else:
-        raise InputError(f"solver method must be auto, mip, lp-fix or cluster, got '{method}'")
+        raise InputError(
+            f"solver method must be auto, mip, lp-fix, lagrange-fix or cluster, got '{method}'"
+        )
     if choice is None:
         from optimizer.infeasibility import explain_infeasibility
 
@@ -157,6 +183,27 @@ def _solve_model(problem, config, export_mps, method, start, deadline) -> OfferS
         problem, choice, bound, status, method,
         build_s=built - start, handoff_s=handed - built, solve_s=time.perf_counter() - handed,
         hm=hm, peak_rows=len(model.S), fractional=fractional,
+    )
+
+
+def _solve_lagrange_fix(problem, config, start, deadline, cap) -> OfferSolution:
+    from types import SimpleNamespace
+
+    from optimizer.lagrange_fix import lagrange_fix
+
+    with gc_paused():
+        choice, bound, status, stats = lagrange_fix(problem, config, deadline, peak_cap_kw=cap)
+    total = time.perf_counter() - start
+    build_s = stats.prep_s + stats.sub_build_s
+    # Sizes are those of the last sub-MIP: the full LP is never built.
+    sizes = SimpleNamespace(n_cols=stats.sub_cols, n_rows=stats.sub_rows, nnz=stats.sub_nnz)
+    note = (f"dual: {stats.iterations} iterations ({stats.dual_status}) over "
+            f"{stats.peak_rows} peak rows ({stats.lazy_added} added lazily) in {stats.dual_s:.2f} s; "
+            f"sub-MIP over {stats.free} customers; sizes are the sub-MIP's")
+    return make_solution(
+        problem, choice, bound, status, "lagrange-fix", build_s=build_s,
+        handoff_s=stats.sub_handoff_s, solve_s=total - build_s - stats.sub_handoff_s,
+        hm=sizes, peak_rows=stats.peak_rows, fractional=0, note=note,
     )
 
 
@@ -218,10 +265,11 @@ def _objective(hm: HighsModel) -> float:
     return hm.sign * hm.highs.getInfo().objective_function_value
 
 
-def _solve_mip(hm: HighsModel, model, config: SolverConfig, deadline: float):
+def _solve_mip(hm: HighsModel, model, config: SolverConfig, deadline: float,
+               stop_below: float | None = None):
     h = hm.highs
     h.setOptionValue("mip_rel_gap", config.mip_gap)
-    overran = run_with_deadline(h, deadline)
+    overran = run_with_deadline(h, deadline, stop_below=stop_below)
     status = h.getModelStatus()
     if status in _INFEASIBLE:
         return None, np.nan, "infeasible", 0

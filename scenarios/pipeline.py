@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from scenarios.errors import SolverError
 from scenarios.evaluation import evaluate_offers
 from scenarios.feeder import FeederModel, build_design, build_feeder
 from scenarios.outputs import KPI_UNITS, check_writable, staged_output, write_result
@@ -182,7 +183,8 @@ def _optimize(scenario: Scenario, feeder: FeederModel, design: xr.Dataset,
     menu = build_offer_menu(scenario)
     problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
     solution = solve_offers(
-        problem, scenario.solver, export_mps=export_model, method=scenario.solver.method
+        problem, scenario.solver, export_mps=export_model, method=scenario.solver.method,
+        never_raise_peak=scenario.limits.never_raise_peak,
     )
     attrs: dict[str, float | str] = {
         "status": str(solution.status),
@@ -224,6 +226,14 @@ def _kpis_before(feeder: FeederModel, before: xr.Dataset, ds: xr.Dataset,
     """Peak, energy and violations of the simulated feeder; violations on the design days."""
     from scenarios.evaluation import converged_peak_kw, count_violations
 
+    converged = before["converged"].values.astype(bool)
+    if not converged.any():
+        # Nothing to measure a peak or a violation on: a planning error, not a result.
+        raise SolverError(
+            f"power flow: none of the {converged.size} steps converged; the simulated load is "
+            f"beyond what network '{feeder.scenario.network.source}' can carry (check "
+            "customers.count, customers.energy_scale and customers.size_to_network)"
+        )
     head_kw = before["p_slack_mw"].values * 1000.0
     design_pf = before.isel(time=design["step"].values)
     kpis = {

@@ -360,6 +360,14 @@ class LimitsConfig(_Model):
     revenue_change_pct: float = Field(
         100.0, ge=0, le=100, description="Allowed change of tariff revenue (± band) [%]."
     )
+    never_raise_peak: bool = Field(
+        False,
+        description=(
+            "Never accept an assignment whose expected feeder peak on the design steps exceeds "
+            "the peak without offers (a tariff may otherwise raise it when it pays through "
+            "lower bad debt or higher satisfaction)."
+        ),
+    )
     trafo_loading_max_pct: float = Field(
         1000.0,
         gt=0,
@@ -383,11 +391,13 @@ class SolverConfig(_Model):
     time_limit_s: float = Field(120.0, gt=0, le=86_400, description="Solver time limit [s].")
     mip_gap: float = Field(1e-4, ge=0, le=1, description="Relative MIP gap to stop at [-].")
     threads: int = Field(1, ge=1, le=64, description="Solver threads.")
-    method: Literal["auto", "mip", "lp-fix", "cluster"] = Field(
+    method: Literal["auto", "mip", "lp-fix", "lagrange-fix", "cluster"] = Field(
         "auto",
         description=(
-            "Exact MIP, LP relaxation with fixing and a sub-MIP (gap against the LP bound), or "
-            "integer counts per cluster of alike customers; 'auto' picks MIP up to 300 customers."
+            "Exact MIP, LP relaxation with fixing and a sub-MIP (gap against the LP bound), "
+            "Lagrangian dual with fixing and a sub-MIP (no full model; gap against the dual "
+            "bound), or integer counts per cluster of alike customers; 'auto' picks MIP up to "
+            "300 customers, else lagrange-fix."
         ),
     )
 

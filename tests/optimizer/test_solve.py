@@ -45,7 +45,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("method", ["mip", "lp-fix"])
+@pytest.mark.parametrize("method", ["mip", "lp-fix", "lagrange-fix"])
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_exhaustive_search(tiny_problem, case, seed, method):
