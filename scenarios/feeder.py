@@ -18,7 +18,7 @@ import xarray as xr
 
 from scenarios.errors import InputError
 from scenarios.load import resolve_input_path
-from scenarios.schema import Scenario, TimeConfig
+from scenarios.schema import DESIGN_FORECAST_MIN_DAYS, Scenario, TimeConfig
 from sim.dataset import validate
 
 SEASON_DAYS = 91.0
@@ -298,9 +298,7 @@ def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
     contract uses the part of it within ±event_h/2 of the peak (`hours_from_peak`).
     """
     head_kw = feeder_head_kw(feeder)
-    daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
-    days = daily_peak.sort_values(ascending=False, kind="stable").index[: scenario.time.design_days]
-    days = days.sort_values()
+    days, selection = _design_days(scenario, feeder, head_kw)
     hours = hours_from_daily_peak(head_kw, days)
     steps = np.flatnonzero(~np.isnan(hours))
     design = xr.Dataset(
@@ -320,11 +318,43 @@ def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
             "season_days": SEASON_DAYS,
             "season_scale": SEASON_DAYS / scenario.time.days,
             "design_days": [str(d.date()) for d in days],
+            **selection,
         },
     )
     if scenario.limits.trafo_loading_max_pct < UNCONSTRAINED_PCT:
         design = design.merge(_trafo_design(scenario, feeder, steps))
     return validate(design, stage="design")
+
+
+def _design_days(scenario: Scenario, feeder: FeederModel,
+                 head_kw: pd.Series) -> tuple[pd.DatetimeIndex, dict[str, str | float]]:
+    """The design days (calendar order) and how they were chosen (attrs of the design).
+
+    By forecast (`time.design_days_from`): the days whose out-of-sample day-ahead forecast peak
+    is highest, with the forecast's accuracy on the simulated days recorded; otherwise, or when
+    the window is too short to train a forecast or a step did not converge, the simulated peaks.
+    """
+    count = scenario.time.design_days
+    n_days = head_kw.index.normalize().nunique()
+    wanted = scenario.time.design_days_from == "forecast"
+    if wanted and n_days >= DESIGN_FORECAST_MIN_DAYS and np.isfinite(head_kw.to_numpy()).all():
+        from sim.forecast import forecast_day_ahead, pick_design_days
+
+        temperature = pd.Series(feeder.weather["temperature_c"].values, index=head_kw.index)
+        forecast = forecast_day_ahead(head_kw, temperature, country=scenario.time.country,
+                                      seed=scenario.seed)
+        return pd.DatetimeIndex(pick_design_days(forecast, count)), {
+            "design_days_from": "forecast",
+            "forecast_mape_pct": forecast.mape_pct,
+            "forecast_bias_pct": forecast.bias_pct,
+            "forecast_peak_error_pct": forecast.peak_error_pct,
+        }
+    daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
+    days = daily_peak.sort_values(ascending=False, kind="stable").index[:count].sort_values()
+    how = "simulation"
+    if wanted:
+        how += f" (forecast needs {DESIGN_FORECAST_MIN_DAYS} converged days; {n_days} simulated)"
+    return days, {"design_days_from": how}
 
 
 UNCONSTRAINED_PCT = 1000.0

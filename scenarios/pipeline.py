@@ -108,6 +108,10 @@ def run_scenario(
     design = build_design(scenario, feeder)
     result = _base_dataset(feeder, before)
     result.attrs["design_days"] = ", ".join(design.attrs["design_days"])
+    for key in ("design_days_from", "forecast_mape_pct", "forecast_bias_pct",
+                "forecast_peak_error_pct"):
+        if key in design.attrs:
+            result.attrs[key] = design.attrs[key]
     kpis = _kpis_before(feeder, before, result, design)
 
     if optimize:

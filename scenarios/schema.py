@@ -50,6 +50,11 @@ class NetworkConfig(_Model):
         return v
 
 
+#: Fewest simulated days from which design days are picked by forecast (a day-ahead model
+#: trained on fewer days than two weeks has not seen each weekday twice).
+DESIGN_FORECAST_MIN_DAYS = 14
+
+
 class TimeConfig(_Model):
     start: dt.date = Field(description="First simulated day (local time).")
     days: int = Field(7, ge=1, le=366, description="Number of simulated days.")
@@ -59,6 +64,16 @@ class TimeConfig(_Model):
     )
     design_days: int = Field(
         2, ge=1, le=31, description="Number of peak days the optimizer designs the offers for."
+    )
+    design_days_from: Literal["forecast", "simulation"] = Field(
+        "forecast",
+        description=(
+            "How the design days are chosen. 'forecast': the days with the highest "
+            "out-of-sample day-ahead forecast of the feeder peak (calendar and temperature, "
+            "`sim.forecast`; what a planner knows the day before), when at least "
+            f"{DESIGN_FORECAST_MIN_DAYS} days are simulated, else as 'simulation'. "
+            "'simulation': the simulated peak days (perfect foresight)."
+        ),
     )
 
     @model_validator(mode="after")

@@ -298,8 +298,9 @@ def read_weather_csv(
     bad = ts.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        # repr: a quoted CSV field may hold line breaks, and the message stays one line
         raise InputError(f"weather file {name} row {row + 2}: unreadable timestamp "
-                         f"'{stamps.iloc[row]}'")
+                         f"{str(stamps.iloc[row])!r}")
     if aware.all():
         ts = ts.dt.tz_convert(tz).dt.tz_localize(None)
     values = {}
