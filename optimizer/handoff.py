@@ -268,6 +268,16 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     )
 
 
+def set_start(hm: HighsModel, pairs, choice: np.ndarray) -> None:
+    """Give HiGHS the assignment ``choice`` (offer per customer of ``pairs``) as its MIP start."""
+    start = np.zeros(hm.n_cols)
+    start[hm.x_col] = pairs.offer == choice[pairs.customer]
+    solution = highspy.HighsSolution()
+    solution.col_value = start
+    solution.value_valid = True
+    hm.highs.setSolution(solution)
+
+
 @contextmanager
 def gc_paused():
     """Pause Python's cyclic garbage collector while millions of expression nodes are made.

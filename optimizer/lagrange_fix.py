@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 from pyomo.common.errors import InfeasibleConstraintException
@@ -294,6 +293,7 @@ def _solve_sub(problem, free, lam_choice, steps, config, deadline, builder, stat
                incumbent):
     """One sub-MIP (started from ``incumbent``'s choices of the free customers when given);
     returns (full choice or None, status, upper bound from the sub-MIP or +inf)."""
+    from optimizer.handoff import set_start
     from optimizer.solve import _solve_mip
 
     sub, offset = restricted_problem(problem, free, lam_choice)
@@ -322,13 +322,7 @@ def _solve_sub(problem, free, lam_choice, steps, config, deadline, builder, stat
     hm.highs.setOptionValue("primal_feasibility_tolerance", SUB_MIP_FEASIBILITY_TOLERANCE)
     stop_below = hm.sign * (target - offset) if np.isfinite(bound) else None
     if incumbent is not None:
-        pairs = model.pair_data
-        start = np.zeros(hm.n_cols)
-        start[hm.x_col] = pairs.offer == incumbent[np.sort(free)][pairs.customer]
-        solution = highspy.HighsSolution()
-        solution.col_value = start
-        solution.value_valid = True
-        hm.highs.setSolution(solution)
+        set_start(hm, model.pair_data, incumbent[np.sort(free)])
     sub_choice, sub_bound, status, _ = _solve_mip(hm, model, sub_config, deadline,
                                                   stop_below=stop_below)
     stats.sub_solve_s += time.perf_counter() - t0

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import highspy
 import numpy as np
 import xarray as xr
 
 from optimizer.assignment import evaluate_assignment
-from optimizer.handoff import gc_paused, to_highs
+from optimizer.handoff import gc_paused, set_start, to_highs
 from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError
@@ -41,12 +40,7 @@ def _solve_point(hm, model, config, deadline, method, incumbent):
     hm.highs.changeColsBounds(cols.size, cols, np.zeros(cols.size), pairs.counts[pairs.customer])
     if method == "mip":
         if incumbent is not None:
-            start = np.zeros(hm.n_cols)
-            start[hm.x_col] = (pairs.offer == incumbent[pairs.customer]).astype(float)
-            sol = highspy.HighsSolution()
-            sol.col_value = start
-            sol.value_valid = True
-            hm.highs.setSolution(sol)
+            set_start(hm, pairs, incumbent)
         return _solve_mip(hm, model, config, deadline)
     return _solve_lp_fix(hm, model, config, deadline)
 

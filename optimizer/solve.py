@@ -39,7 +39,7 @@ import xarray as xr
 from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
-from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, to_highs
+from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, set_start, to_highs
 from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError, InputError, SolverError
@@ -338,12 +338,7 @@ def solve_sub_mip(hm: HighsModel, model, fixed_choice: np.ndarray, free: np.ndar
     h.changeColsBounds(cols.size, cols, lower, upper)
     h.setOptionValue("mip_rel_gap", config.mip_gap / 2)
     if incumbent is not None:
-        start = np.zeros(hm.n_cols)
-        start[hm.x_col] = (pairs.offer == incumbent[pairs.customer]).astype(float)
-        sol = highspy.HighsSolution()
-        sol.col_value = start
-        sol.value_valid = True
-        h.setSolution(sol)
+        set_start(hm, pairs, incumbent)
     run_with_deadline(h, deadline)
     status = h.getModelStatus()
     if status in _INFEASIBLE:
