@@ -162,7 +162,7 @@ def _column_index(columns: list, variables: tuple) -> np.ndarray | None:
     return order[position]
 
 
-def compiled_form(model: pyo.ConcreteModel, columns: list) -> LinearForm:
+def compiled_form(model: pyo.ConcreteModel) -> LinearForm:
     """The model through `LinearStandardFormCompiler(mixed_form=True)` (any linear model)."""
     info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=pyo.minimize)
     sense = np.fromiter((mult for _, mult in info.rows), dtype=np.int8, count=len(info.rows))
@@ -190,7 +190,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     with gc_paused():
         form = read_linear_form(model, order)
         if form is None:
-            form = compiled_form(model, order)
+            form = compiled_form(model)
     columns = form.columns
     n_cols = len(columns)
     # The compiler numbers columns in order of first appearance, which for this model is the
