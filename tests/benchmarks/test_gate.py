@@ -3,8 +3,8 @@ slowdown of a kernel while passing an unchanged one.
 
 The real part runs the tiny offer-model build benchmark in subprocesses through the same harness
 and clock `make bench-check` uses: once to record a baseline, once with
-``GRIDFLEX_BENCH_SLOWDOWN=3`` (the harness runs the build three times per round; must fail), and
-once unchanged (must pass).
+``GRIDFLEX_BENCH_SLOWDOWN=6`` (the harness runs the build six times per round; must fail), and
+once unchanged (must pass), both judged at a tolerance wide enough for shared-machine noise.
 No speed is asserted: only the gate's verdict on figures it is given.
 """
 
@@ -140,17 +140,24 @@ def _run_kernel_benchmark(out: Path, slowdown: int) -> Path:
 
 
 def test_gate_passes_unchanged_kernel_and_fails_slowed_kernel(tmp_path):
+    # A 10 ms case on this shared 2-core machine has been measured 27 % slower than its own
+    # baseline minutes earlier with nothing changed, so the real runs are judged at a 100 %
+    # tolerance (twice the baseline) against a six-fold slowdown: a margin of about 3× on either
+    # side of the line. The 25 % rule itself is checked on given figures above.
     baseline = tmp_path / "baseline.json"
     gate.record_baseline(_run_kernel_benchmark(tmp_path / "base.json", 1), baseline)
+    tolerance = ["--tolerance", "1.0"]
 
-    slowed = _run_kernel_benchmark(tmp_path / "slowed.json", 3)
-    assert json.loads(slowed.read_text())["benchmarks"][0]["extra_info"]["slowdown"] == 3
-    assert gate.main(["check", str(slowed), "--baseline", str(baseline)]) == gate.EXIT_REGRESSION
+    slowed = _run_kernel_benchmark(tmp_path / "slowed.json", 6)
+    assert json.loads(slowed.read_text())["benchmarks"][0]["extra_info"]["slowdown"] == 6
+    assert gate.main(["check", str(slowed), "--baseline", str(baseline), *tolerance]) \
+        == gate.EXIT_REGRESSION
 
     # Unchanged code passes, as `make bench-check` runs it: a case that fails is re-measured
     # once (shared-machine noise), and its best figure counts.
     same = _run_kernel_benchmark(tmp_path / "same.json", 1)
-    assert gate.main(["check", "--rerun-failed", str(same), "--baseline", str(baseline)]) == 0
+    assert gate.main(["check", "--rerun-failed", str(same), "--baseline", str(baseline),
+                      *tolerance]) == gate.EXIT_OK
 
 
 def test_rerun_repeats_failed_cases_under_the_runs_own_conditions(recorded, monkeypatch):
