@@ -205,6 +205,47 @@ def day_draws(day_key, first_day, arrival_mean_h, departure_mean_h, ev_kwh_day, 
 
 
 @jit
+def day_starts(day):
+    """First step of each local day ``day[0] ..`` [int64, days + 1]; the last entry is T.
+
+    A day without steps (none in a consecutive index) starts where the next one does.
+    """
+    n_steps = day.shape[0]
+    n_days = day[n_steps - 1] - day[0] + 1 if n_steps else 0
+    start = np.full(n_days + 1, -1, dtype=np.int64)
+    start[n_days] = n_steps
+    for t in range(n_steps - 1, -1, -1):
+        start[day[t] - day[0]] = t
+    for j in range(n_days - 1, -1, -1):
+        if start[j] < 0:
+            start[j] = start[j + 1]
+    return start
+
+
+@jit
+def clock_step(hour, lo, hi, clock_h, step_h):
+    """The step in ``lo .. hi-1`` whose interval ``[h, h + step_h)`` holds ``clock_h``, or -1.
+
+    The steps of one day, whose local hours rise by ``step_h`` except at a DST change (one hour
+    skipped or repeated, before 04:00). The scan starts one hour plus a step before the even-clock
+    estimate and is moved back until the step before it lies wholly before ``clock_h``, so it
+    finds the first match a full scan of the day would (the test is the twins' ``h <= c < h + Δ``).
+    """
+    if hi <= lo:
+        return -1
+    s = lo + int((clock_h - hour[lo]) / step_h) - int(1.0 / step_h) - 1
+    s = min(max(s, lo), hi - 1)
+    while s > lo and hour[s - 1] + step_h > clock_h:
+        s -= 1
+    while s < hi:
+        h = hour[s]
+        if h <= clock_h < h + step_h:
+            return s
+        s += 1
+    return -1
+
+
+@jit
 def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share, contrast,
                 heat_min_kw, cool_min_kw, shape, noise_step, spike_kw, heat_cycle, cool_cycle):
     """Everything of steps ``t0 .. t0+n-1`` that does not depend on the customer's state.
@@ -238,15 +279,15 @@ def block_draws(noise_key, event_key, t0, n, innovation, spike_size, spike_share
 
 @jit
 def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temperature,
-                      pv_factor, hour, day, cop_ratio, heat_schedule, cool_schedule, step_h, params,
-                      p_out, q_out, flex_out, pv_out):
+                      pv_factor, hour, day, day_start, cop_ratio, heat_schedule, cool_schedule,
+                      step_h, params, p_out, q_out, flex_out, pv_out):
     """Simulate one customer over all steps, writing into the 1-D output rows.
 
     The per-day draws come first (`day_draws`); then the steps run in blocks of `BLOCK_STEPS`:
     a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
     one scalar loop runs the float recursions (noise, building air for heating and for cooling),
-    branch-free loops add heating and cooling, scalar loops the EV battery and the hot-water tank
-    (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
+    branch-free loops add heating and cooling, the EV battery goes from charging session to charging
+    session and a scalar loop runs the hot-water tank (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
     Each step's floating-point operations and their order are those of the plain step-by-step
     loop of the twins (``tests/reference/profiles.py``), so results do not depend on the block
     size.
@@ -257,6 +298,7 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     base : [member, pad + T + pad] base shapes (mean 1), padded for time shifts [-]
     temperature, pv_factor, hour : [T] outdoor air [°C], PV per kWp [kW/kWp], local hour [h]
     day : [T] local day number (int64, consecutive) keying the per-day draws
+    day_start : [days + 1] first step of each day, from `day_starts`
     cop_ratio, heat_schedule, cool_schedule : [T] from `time_drivers`
     params : [PARAM_COUNT] the customer's parameter row (columns above)
     """
@@ -330,7 +372,16 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     noise = noise_sd * normal(traits, 10)  # stationary start
     heat_air = temperature[0]
     cool_air = temperature[0]
-    ev_plugged = False
+    # EV: the step each session starts (-1: no session that day), then one session at a time.
+    arrival = np.full(days.shape[0], -1, dtype=np.int64)
+    if ev_kw > 0.0:
+        for j in range(days.shape[0]):
+            if days[j, DAY_PLUG] > 0.5:
+                arrival[j] = clock_step(hour, day_start[j], day_start[j + 1],
+                                        days[j, DAY_ARRIVAL_H], step_h)
+    next_session = 0
+    ev_charging = False
+    ev_step = np.int64(0)
     ev_remaining = 0.0
     ev_leave_day = np.int64(0)
     ev_leave_h = 0.0
@@ -402,39 +453,41 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
                 cool_kw = cycled if cool_kw < cool_min_kw else cool_kw
                 flexible[i] += cool_kw if excess > 0.0 else 0.0
 
-        # EV: plug in on arrival, charge at full power until full or departure.
+        # EV: plug in on arrival, charge at full power until full or departure. The twins run
+        # this as a state machine on every step (unplug at departure, plug in at arrival,
+        # charge); here only a session's charging steps run. A session starts with an empty
+        # account (arrival is at 12:00 or later, departure the next morning by 10:00, so the
+        # previous session has been unplugged, which zeroes it, and ``0.0 + energy`` is exact)
+        # and ends when the battery is full or at departure, whichever is first; no other
+        # step charges. The steps and their arithmetic are the twins'.
         hour_in = hour[t0:t0 + n]
         day_in = day[t0:t0 + n]
-        if ev_kw > 0.0:
-            # The twins' step logic (unplug at departure, plug in at arrival, charge), with the
-            # steps where nothing can happen — unplugged on a day without a session, or before
-            # the arrival — cut short; a step without charging adds nothing (the twins add 0.0,
-            # which leaves the non-negative sum unchanged).
-            current_day = day_in[0] - 1
-            plug = False
-            arrival_h = 0.0
-            for i in range(n):
-                d = day_in[i]
-                if d != current_day:
-                    current_day = d
-                    plug = days[d - first_day, DAY_PLUG] > 0.5
-                    arrival_h = days[d - first_day, DAY_ARRIVAL_H]
-                if not ev_plugged and not plug:
-                    continue
-                h = hour_in[i]
-                if ev_plugged and (d > ev_leave_day or (d == ev_leave_day and h >= ev_leave_h)):
-                    ev_plugged = False
-                    ev_remaining = 0.0
-                if plug and h <= arrival_h < h + step_h:
-                    ev_plugged = True
-                    ev_remaining = min(ev_remaining + days[d - first_day, DAY_ENERGY],
-                                       EV_BATTERY_KWH)
-                    ev_leave_day = d + 1
-                    ev_leave_h = days[d - first_day, DAY_DEPARTURE_H]
-                if ev_plugged and ev_remaining > 0.0:
-                    ev_load = min(ev_kw, ev_remaining / step_h)
-                    ev_remaining -= ev_load * step_h
-                    flexible[i] += ev_load
+        t_end = t0 + n
+        while ev_kw > 0.0:
+            if not ev_charging:
+                while next_session < arrival.shape[0] and arrival[next_session] < 0:
+                    next_session += 1
+                if next_session == arrival.shape[0] or arrival[next_session] >= t_end:
+                    break
+                ev_step = arrival[next_session]
+                ev_remaining = min(days[next_session, DAY_ENERGY], EV_BATTERY_KWH)
+                ev_leave_day = first_day + next_session + 1
+                ev_leave_h = days[next_session, DAY_DEPARTURE_H]
+                next_session += 1
+                ev_charging = True
+            elif day[ev_step] > ev_leave_day or (day[ev_step] == ev_leave_day
+                                                 and hour[ev_step] >= ev_leave_h):
+                ev_charging = False
+                continue
+            if ev_remaining <= 0.0:
+                ev_charging = False
+                continue
+            ev_load = min(ev_kw, ev_remaining / step_h)
+            ev_remaining -= ev_load * step_h
+            flexible[ev_step - t0] += ev_load
+            ev_step += 1
+            if ev_step == t_end:
+                break
 
         # Water heater: reheats after the morning and evening draws.
         if water_kw > 0.0:
@@ -480,10 +533,12 @@ def simulate_customers(seed, customer_ids, weights, base, pad, temperature, pv_f
     p_out, q_out, flex_out, pv_out : [n, T] outputs [kW], [kvar], [kW], [kW]
     """
     cop_ratio, heat_schedule, cool_schedule = time_drivers(temperature, hour)
+    day_start = day_starts(day)
     for i in numba.prange(customer_ids.shape[0]):
         simulate_customer(seed, customer_ids[i], weights[i], base, pad, pad, temperature,
-                          pv_factor, hour, day, cop_ratio, heat_schedule, cool_schedule, step_h,
-                          params[i], p_out[i], q_out[i], flex_out[i], pv_out[i])
+                          pv_factor, hour, day, day_start, cop_ratio, heat_schedule,
+                          cool_schedule, step_h, params[i], p_out[i], q_out[i], flex_out[i],
+                          pv_out[i])
 
 
 @parallel_jit

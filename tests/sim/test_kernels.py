@@ -123,6 +123,26 @@ def test_group_sums_bitwise_equal_numpy_add_at_for_any_thread_count():
         numba.set_num_threads(before)
 
 
+@pytest.mark.parametrize(("start", "step_min"), [("2016-10-28 14:30", 15),
+                                                  ("2016-03-25 13:00", 60),
+                                                  ("2016-03-26 23:30", 30)])
+def test_ev_sessions_match_twin_over_local_dst_changes_and_partial_days(start, step_min):
+    # The kernel jumps from charging session to charging session; the twin steps through every
+    # step. A window that starts in the afternoon and coarser steps must not move a session, nor
+    # a clock with a DST change (an hour repeated in October, skipped in March: the scenario
+    # grid is naive local time, but the kernel takes any clock).
+    a = _inputs(40, 4, start=start, step_min=step_min, ev_share=1.0, heat_pump_share=0.0,
+                ac_share=0.0, pv_share=0.0, electric_heating_share=0.0)
+    clock = pd.date_range(start, periods=len(a["hour"]), freq=f"{step_min}min",
+                          tz="Europe/Berlin")
+    a["hour"], a["day"] = hour_of_day(clock), day_index(clock.tz_localize(None))
+    assert len(np.unique(np.diff(a["hour"]))) > 2  # the clock jumps at midnight and at DST
+    flex = _run_kernel(a)[2]
+    want = ref.simulate_python(*_args(a))[2]
+    np.testing.assert_allclose(flex, want, rtol=TWIN_RTOL, atol=TWIN_ATOL)
+    assert (flex > 0).any(axis=1).mean() > 0.5  # most customers charged at least once
+
+
 def test_kernel_matches_twin_across_block_boundaries_and_a_dst_change():
     # Longer than one block of `simulate_customer`, over the spring DST change, every device.
     a = _inputs(2, 12, start="2016-03-20", ev_share=1.0, heat_pump_share=0.5, ac_share=1.0,
