@@ -7,7 +7,8 @@ Run ``python -m benchmarks.bench_optimizer --sizes 1000,10000,100000`` (set
 * ``pyomo``: NumPy preparation + Pyomo model (`optimizer.model.build_model`), hand-off
   (`optimizer.handoff.to_highs`), LP-fix solve (`optimizer.solve`);
 * ``direct``: the same NumPy preparation, the same rows assembled as scipy CSR and passed with
-  `highspy.Highs.passModel` (the floor), the same LP-fix solve;
+  `optimizer.handoff.pass_matrices` (the array form of `highspy.Highs.passModel`, as the Pyomo
+  hand-off ends too) — the floor; the same LP-fix solve;
 * ``lagrange`` / ``lagrange-direct``: Lagrange-fix (`optimizer.lagrange_fix`), which never
   builds the full model: NumPy preparation, the dual by column generation, then sub-MIPs built
   through Pyomo or directly (the same model both ways);
@@ -30,7 +31,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.handoff import HighsModel, gc_paused, new_highs, to_highs
+from optimizer.handoff import HighsModel, gc_paused, new_highs, pass_matrices, to_highs
 from optimizer.model import build_model, cost_coefficients
 from optimizer.pairs import PairData, build_pairs
 from optimizer.problem import OfferProblem
@@ -98,20 +99,11 @@ def direct_highs(
         - problem.satisfaction_value_eur * pairs.satisfaction / n_obj,
         value,
     )
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = ncol, A.shape[0]
-    lp.col_cost_ = cost
-    lp.offset_ = -value * pairs.base_peak_kw
-    lp.col_lower_ = np.append(np.zeros(p), pairs.peak_lower_kw)
-    lp.col_upper_ = np.append(np.ones(p), peak_cap_kw)
-    lp.row_lower_, lp.row_upper_ = np.concatenate(lower), np.concatenate(upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, A.shape[0]
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * p + [highspy.HighsVarType.kContinuous]
     h = new_highs()
     h.setOptionValue("threads", threads)
-    h.passModel(lp)
+    pass_matrices(h, A, cost, -value * pairs.base_peak_kw,
+                  np.append(np.zeros(p), pairs.peak_lower_kw), np.append(np.ones(p), peak_cap_kw),
+                  np.concatenate(lower), np.concatenate(upper), np.arange(ncol) < p)
     hm = HighsModel(
         highs=h, x_col=np.arange(p), peak_col=peak, slack_col={}, row_of=row_of, sign=-1.0,
         n_rows=A.shape[0], n_cols=ncol, nnz=int(A.nnz), integer_cols=np.arange(p),

@@ -16,15 +16,18 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.common.numeric_types import native_numeric_types
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from scenarios.errors import SolverError
 
 #: Extra wall time granted after the time limit before HiGHS is asked to stop [s]; HiGHS does
 #: not check its own limit inside root-node heuristics (SOLVER.md), so the driver enforces it.
@@ -91,7 +94,7 @@ def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | No
 
     Same matrices as `LinearStandardFormCompiler` for such models, 2–3× faster per nonzero:
     the rows' monomials are gathered with C-level list operations, split into coefficients and
-    variables in one pass, and variables are mapped to columns by a sorted search on their ids
+    variables in one pass, and variables are mapped to columns by a hash table of their ids
     instead of an expression walker. Returns ``None`` as soon as anything else appears
     (another expression type, a variable outside ``columns``, a non-numeric coefficient, a row
     without variables), and the caller falls back to the compiler.
@@ -130,12 +133,12 @@ def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | No
     monomials.extend(args)
     if not monomials or set(map(type, monomials)) != {MonomialTermExpression}:
         return None
-    coefs, variables = zip(*map(attrgetter("_args_"), monomials), strict=True)
+    terms = list(map(attrgetter("_args_"), monomials))  # (coefficient, variable) each
     try:
-        values = np.fromiter(coefs, dtype=float, count=len(coefs))
+        values = np.fromiter(map(itemgetter(0), terms), dtype=float, count=len(terms))
     except (TypeError, ValueError):
         return None
-    index = _column_index(columns, variables)
+    index = _column_index(columns, map(itemgetter(1), terms), len(terms))
     if index is None:
         return None
     sign = -1.0 if objectives[0].sense == pyo.maximize else 1.0
@@ -149,17 +152,15 @@ def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | No
                       row_constraint=rows, cost=sign * cost, offset=sign * offset, columns=columns)
 
 
-def _column_index(columns: list, variables: tuple) -> np.ndarray | None:
-    """Column of each variable (by object identity), or ``None`` if one is not a column."""
-    column_ids = np.fromiter(map(id, columns), dtype=np.int64, count=len(columns))
-    order = np.argsort(column_ids)
-    sorted_ids = column_ids[order]
-    ids = np.fromiter(map(id, variables), dtype=np.int64, count=len(variables))
-    position = np.searchsorted(sorted_ids, ids)
-    position[position == sorted_ids.size] = 0
-    if not np.array_equal(sorted_ids[position], ids):
+def _column_index(columns: list, variables, count: int) -> np.ndarray | None:
+    """Column of each of ``count`` variables (by object identity, through a hash table of the
+    columns' ids), or ``None`` if one is not a column."""
+    column_ids = pd.Index(np.fromiter(map(id, columns), dtype=np.int64, count=len(columns)))
+    ids = np.fromiter(map(id, variables), dtype=np.int64, count=count)
+    index = column_ids.get_indexer(ids)
+    if count and index.min() < 0:
         return None
-    return order[position]
+    return index
 
 
 def compiled_form(model: pyo.ConcreteModel) -> LinearForm:
@@ -228,31 +229,12 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         if label is not None:
             row_of.setdefault(label, []).append(j)
 
-    lp = highspy.HighsLp()
-    n_rows = form.row_lower.size
-    lp.num_col_ = n_cols
-    lp.num_row_ = n_rows
-    lp.col_cost_ = form.cost
-    lp.offset_ = form.offset
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = form.row_lower
-    lp.row_upper_ = form.row_upper
-    A = form.A
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data
-    lp.a_matrix_.num_col_ = n_cols
-    lp.a_matrix_.num_row_ = n_rows
-    if integer.any():
-        lp.integrality_ = [
-            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-            for flag in integer
-        ]
     h = new_highs()
     h.setOptionValue("threads", int(threads))
-    h.passModel(lp)
+    pass_matrices(h, form.A, form.cost, form.offset, lower, upper, form.row_lower,
+                  form.row_upper, integer)
+    n_rows = form.row_lower.size
+    A = form.A
     sign = -1.0 if model.objective.sense == pyo.maximize else 1.0
     return HighsModel(
         highs=h,
@@ -266,6 +248,33 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         nnz=int(A.nnz),
         integer_cols=np.flatnonzero(integer),
     )
+
+
+def pass_matrices(h: highspy.Highs, A: sp.csc_array, cost: np.ndarray, offset: float,
+                  col_lower: np.ndarray, col_upper: np.ndarray, row_lower: np.ndarray,
+                  row_upper: np.ndarray, integer: np.ndarray) -> None:
+    """Give ``h`` the model ``min cost·x + offset, row_lower ≤ A·x ≤ row_upper, col_lower ≤ x ≤
+    col_upper, x[integer] ∈ ℤ`` in one call of the array form of ``passModel``.
+
+    That form reads the NumPy buffers; filling a `highspy.HighsLp` attribute by attribute
+    converts them element by element (0.28 s against 0.03 s at 1.27 M nonzeros, measured).
+    """
+    A = sp.csc_array(A)
+    status = h.passModel(
+        int(A.shape[1]), int(A.shape[0]), int(A.nnz), int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize), float(offset),
+        np.ascontiguousarray(cost, dtype=np.float64),
+        np.ascontiguousarray(col_lower, dtype=np.float64),
+        np.ascontiguousarray(col_upper, dtype=np.float64),
+        np.ascontiguousarray(row_lower, dtype=np.float64),
+        np.ascontiguousarray(row_upper, dtype=np.float64),
+        A.indptr.astype(np.int32), A.indices.astype(np.int32),
+        np.ascontiguousarray(A.data, dtype=np.float64),
+        # kInteger is 1, kContinuous 0; an all-zero vector leaves an LP.
+        np.asarray(integer, dtype=np.int32),
+    )
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the model (passModel)")
 
 
 def set_start(hm: HighsModel, pairs, choice: np.ndarray) -> None:
