@@ -10,7 +10,7 @@ that runs it, which makes results bitwise identical across chunkings and thread 
 Speed: `simulate_customer` splits each customer's year into blocks of steps and each block
 into passes — the stateless draws and shapes (vectorised), the float recursions together in one
 loop (so their latencies overlap), branch-free heating and cooling (vectorised), the EV and
-hot-water state machines (only for customers who have them), the outputs (vectorised) — with
+hot-water state machines (only their active steps, only for customers who have them), the outputs (vectorised) — with
 every step's floating-point operations in the twins' order (multiply-adds fused, see `jit`), so
 the results equal a plain step-by-step loop's to rounding and do not depend on the block size.
 Figures and how to reproduce them: ``benchmarks/bench_profiles.py``.
@@ -286,8 +286,8 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     The per-day draws come first (`day_draws`); then the steps run in blocks of `BLOCK_STEPS`:
     a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
     one scalar loop runs the float recursions (noise, building air for heating and for cooling),
-    branch-free loops add heating and cooling, the EV battery goes from charging session to charging
-    session and a scalar loop runs the hot-water tank (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
+    branch-free loops add heating and cooling, the EV battery and the hot-water tank run only
+    their charging and reheating steps (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
     Each step's floating-point operations and their order are those of the plain step-by-step
     loop of the twins (``tests/reference/profiles.py``), so results do not depend on the block
     size.
@@ -385,6 +385,19 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     ev_remaining = 0.0
     ev_leave_day = np.int64(0)
     ev_leave_h = 0.0
+    # Water heater: the steps of the morning and evening draws (-1: not in the window), in
+    # time order, then the heater runs from a draw until the tank is reheated.
+    draw_step = np.full(2 * days.shape[0], -1, dtype=np.int64)
+    draw_kwh = np.zeros(2 * days.shape[0])
+    if water_kw > 0.0:
+        for j in range(days.shape[0]):
+            for e, (at, kwh) in enumerate(((DAY_DRAW1_H, DAY_DRAW1_KWH),
+                                           (DAY_DRAW2_H, DAY_DRAW2_KWH))):
+                draw_step[2 * j + e] = clock_step(hour, day_start[j], day_start[j + 1],
+                                                  days[j, at], step_h)
+                draw_kwh[2 * j + e] = days[j, kwh]
+    next_draw = 0
+    water_step = np.int64(0)
     water_remaining = 0.0
 
     for t0 in range(0, n_steps, BLOCK_STEPS):
@@ -460,8 +473,6 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
         # previous session has been unplugged, which zeroes it, and ``0.0 + energy`` is exact)
         # and ends when the battery is full or at departure, whichever is first; no other
         # step charges. The steps and their arithmetic are the twins'.
-        hour_in = hour[t0:t0 + n]
-        day_in = day[t0:t0 + n]
         t_end = t0 + n
         while ev_kw > 0.0:
             if not ev_charging:
@@ -489,20 +500,28 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
             if ev_step == t_end:
                 break
 
-        # Water heater: reheats after the morning and evening draws.
-        if water_kw > 0.0:
-            for i in range(n):
-                h = hour_in[i]
-                today = day_in[i] - first_day
-                if h <= days[today, DAY_DRAW1_H] < h + step_h:
-                    water_remaining += days[today, DAY_DRAW1_KWH]
-                if h <= days[today, DAY_DRAW2_H] < h + step_h:
-                    water_remaining += days[today, DAY_DRAW2_KWH]
-                water_load = 0.0
-                if water_remaining > 0.0:
-                    water_load = min(water_kw, water_remaining / step_h)
-                    water_remaining -= water_load * step_h
-                flexible[i] += water_load
+        # Water heater: reheats after the morning and evening draws. The twins test every step
+        # for a draw and heat while the tank is short; here only the draw steps and the
+        # heating steps run (in a step without heating the twins add 0.0, which leaves the
+        # non-negative sum unchanged). A draw lands before that step's heating, as in the twins.
+        n_draws = draw_step.shape[0]
+        while water_kw > 0.0:
+            while next_draw < n_draws and draw_step[next_draw] < 0:
+                next_draw += 1
+            if water_remaining <= 0.0:  # the tank is full: on to the next draw
+                if next_draw == n_draws or draw_step[next_draw] >= t_end:
+                    break
+                water_step = draw_step[next_draw]
+            if next_draw < n_draws and draw_step[next_draw] == water_step:
+                water_remaining += draw_kwh[next_draw]
+                next_draw += 1
+            if water_remaining > 0.0:
+                water_load = min(water_kw, water_remaining / step_h)
+                water_remaining -= water_load * step_h
+                flexible[water_step - t0] += water_load
+            water_step += 1
+            if water_step == t_end:  # still heating: the next block goes on from its start
+                break
 
         pv_in = pv_factor[t0:t0 + n]
         p_block = p_out[t0:t0 + n]

@@ -126,13 +126,15 @@ def test_group_sums_bitwise_equal_numpy_add_at_for_any_thread_count():
 @pytest.mark.parametrize(("start", "step_min"), [("2016-10-28 14:30", 15),
                                                   ("2016-03-25 13:00", 60),
                                                   ("2016-03-26 23:30", 30)])
-def test_ev_sessions_match_twin_over_local_dst_changes_and_partial_days(start, step_min):
-    # The kernel jumps from charging session to charging session; the twin steps through every
-    # step. A window that starts in the afternoon and coarser steps must not move a session, nor
-    # a clock with a DST change (an hour repeated in October, skipped in March: the scenario
-    # grid is naive local time, but the kernel takes any clock).
+def test_ev_and_water_heater_match_twin_over_local_dst_changes_and_partial_days(start, step_min):
+    # The kernel runs only EV charging steps and water-heater reheating steps, found from the
+    # arrival and draw times; the twin steps through every step. A window that starts in the
+    # afternoon and coarser steps must not move them, nor a clock with a DST change (an hour
+    # repeated in October, skipped in March: the scenario grid is naive local time, but the
+    # kernel takes any clock).
     a = _inputs(40, 4, start=start, step_min=step_min, ev_share=1.0, heat_pump_share=0.0,
-                ac_share=0.0, pv_share=0.0, electric_heating_share=0.0)
+                ac_share=0.0, pv_share=0.0, electric_heating_share=1.0)
+    assert (a["params"][:, k.WATER_KW] > 0).all()
     clock = pd.date_range(start, periods=len(a["hour"]), freq=f"{step_min}min",
                           tz="Europe/Berlin")
     a["hour"], a["day"] = hour_of_day(clock), day_index(clock.tz_localize(None))
