@@ -205,7 +205,7 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         x_col = np.array([position[id(v)] for v in x_vars])
         peak_col = position[id(model.peak)]
         slack_col = {name: position[id(v)] for name, v in model.slacks.items()}
-    # Bounds as declared in `optimizer.model.add_choice_variables` / `add_slacks`.
+    # Bounds as declared in `optimizer.model.add_choice_variables`, `add_peak_cap`, `add_slacks`.
     lower = np.zeros(n_cols)
     upper = np.full(n_cols, np.inf)
     upper[x_col] = model.pair_data.counts[model.pair_data.customer]
@@ -215,7 +215,8 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     if model.x[0].is_integer():
         integer[x_col] = True
     labels = {}
-    for name in ("budget", "satisfaction_mean", "revenue_up", "revenue_down", "cost_cap"):
+    for name in ("budget", "satisfaction_mean", "revenue_up", "revenue_down", "cost_cap",
+                 "peak_cap"):
         con = model.component(name)
         if con is not None:
             labels[id(con)] = name

@@ -34,9 +34,10 @@ _LIMIT_NAMES = {
     "trafo": "transformer limit",
     "line": "line limit",
     "voltage": "voltage band",
+    "peak_cap": "limits.never_raise_peak (peak cap)",
 }
 _UNITS = {"budget": "EUR", "satisfaction_mean": "", "revenue_up": "EUR", "revenue_down": "EUR",
-          "trafo": "kW", "line": "kW", "voltage": "p.u."}
+          "trafo": "kW", "line": "kW", "voltage": "p.u.", "peak_cap": "kW"}
 
 
 def _family(name: str) -> str:
@@ -74,10 +75,14 @@ def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float) -> 
     return {name: float(values[col]) for name, col in hm.slack_col.items()}
 
 
-def explain_infeasibility(problem: OfferProblem, config: SolverConfig) -> str:
-    """One line naming the conflicting limits and how much each would have to give."""
+def explain_infeasibility(problem: OfferProblem, config: SolverConfig,
+                          peak_cap_kw: float = np.inf) -> str:
+    """One line naming the conflicting limits and how much each would have to give.
+
+    ``peak_cap_kw`` is the never-raise-peak cap [kW] the failed solve had (none by default).
+    """
     deadline = time.perf_counter() + config.time_limit_s
-    model = build_model(problem, ModelOptions(elastic=True))
+    model = build_model(problem, ModelOptions(elastic=True, peak_cap_kw=peak_cap_kw))
     hm = to_highs(model, threads=config.threads)
     exact = problem.shape[0] <= EXACT_MAX_CUSTOMERS
     names = list(hm.slack_col)
@@ -129,7 +134,7 @@ def _tight_limits(hm: HighsModel, model) -> list[str]:
     lower, upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
     tight = []
     key = {"budget": "budget", "satisfaction_mean": "satisfaction_mean",
-           "revenue_up": "revenue_up", "revenue_down": "revenue_down"}
+           "revenue_up": "revenue_up", "revenue_down": "revenue_down", "peak_cap": "peak_cap"}
     for row_name, rows in hm.row_of.items():
         if row_name not in key:
             continue

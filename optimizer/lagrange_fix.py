@@ -206,7 +206,7 @@ def lagrange_fix(
         stats.dual_status = dual.status
         stats.peak_rows = steps.size
         if dual.status == "infeasible":
-            _raise_infeasible(problem, config)
+            _raise_infeasible(problem, config, peak_cap_kw)
         bound = min(bound, dual.best.bound)
         lam_choice = rows.offer[dual.best.pair]
         order = np.argsort(dual.best.margin, kind="stable")
@@ -248,7 +248,7 @@ def lagrange_fix(
             size = n if n <= DIRECT_FULL_MIP_CUSTOMERS else min(n, 4 * size)
         if round_choice is None:
             if sub_status == "infeasible" and size >= n:
-                _raise_infeasible(problem, config)
+                _raise_infeasible(problem, config, peak_cap_kw)
             if best_choice is not None:
                 break
             raise SolverError(f"Lagrange-fix found no assignment ({sub_status}) within "
@@ -338,7 +338,7 @@ def _solve_sub(problem, free, lam_choice, steps, config, deadline, builder, stat
     return choice, status, sub_bound + offset
 
 
-def _raise_infeasible(problem: OfferProblem, config: SolverConfig):
+def _raise_infeasible(problem: OfferProblem, config: SolverConfig, peak_cap_kw: float):
     from optimizer.infeasibility import explain_infeasibility
 
-    raise InfeasibleError(explain_infeasibility(problem, config))
+    raise InfeasibleError(explain_infeasibility(problem, config, peak_cap_kw))

@@ -80,8 +80,9 @@ def _assemble(problem: OfferProblem, pairs: PairData, options: ModelOptions) -> 
     m.pair_data = pairs
     m.options = options
     add_sets(m, pairs)
-    add_choice_variables(m, pairs, relax=options.relax, peak_cap_kw=options.peak_cap_kw)
+    add_choice_variables(m, pairs, relax=options.relax)
     add_slacks(m, pairs, elastic=options.elastic)
+    add_peak_cap(m, options.peak_cap_kw)
     add_one_offer_per_customer(m, pairs)
     add_peak_epigraph(m, pairs)
     add_budget(m, problem, pairs)
@@ -101,11 +102,9 @@ def add_sets(m: pyo.ConcreteModel, pairs: PairData) -> None:
     m.network_families = pyo.Set(initialize=[rows.family for rows in pairs.capacity], ordered=True)
 
 
-def add_choice_variables(
-    m: pyo.ConcreteModel, pairs: PairData, *, relax: bool, peak_cap_kw: float = np.inf
-) -> None:
+def add_choice_variables(m: pyo.ConcreteModel, pairs: PairData, *, relax: bool) -> None:
     """``x[p] ∈ {0,1}`` (or ``[0,1]`` relaxed; ``{0..count_i}`` in cluster mode) and the
-    feeder peak ``L ≤ peak ≤ cap`` [kW] (cap: ``ModelOptions.peak_cap_kw``, default none).
+    feeder peak ``peak ≥ L`` [kW] (an upper cap: `add_peak_cap`).
 
     ``L = max_t (base[t] + Σ_i min_k Δ[i,k,t])`` is a valid lower bound on every assignment's
     peak and tightens the LP.
@@ -117,8 +116,7 @@ def add_choice_variables(
     else:
         domain = pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers
         m.x = pyo.Var(m.P, domain=domain, bounds=lambda m, p: (0.0, float(upper[p])))
-    cap = float(peak_cap_kw) if np.isfinite(peak_cap_kw) else None
-    m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, cap))
+    m.peak = pyo.Var(domain=pyo.Reals, bounds=(pairs.peak_lower_kw, None))
     # One object array of the flat Var's members, so CSR index slices map to vars at C speed.
     xs = np.empty(pairs.customer.size, dtype=object)
     xs[:] = list(m.x.values())
@@ -149,6 +147,22 @@ def _slack(m: pyo.ConcreteModel, name: str, sign: float) -> tuple[list[float], l
         m.add_component("slack_" + name.replace(":", "_"), var)
         m.slacks[name] = var
     return [sign], [m.slacks[name]]
+
+
+def add_peak_cap(m: pyo.ConcreteModel, cap_kw: float) -> None:
+    """``peak ≤ cap`` [kW] (``ModelOptions.peak_cap_kw``, from ``limits.never_raise_peak``).
+
+    A bound on the peak variable; in elastic mode a row with its own slack ``peak_cap``, so
+    that an explanation of infeasibility can name it.
+    """
+    if not np.isfinite(cap_kw):
+        return
+    if not m.elastic:
+        m.peak.setub(float(cap_kw))
+        return
+    coefs, extra = _slack(m, "peak_cap", -1.0)
+    m.peak_cap = pyo.Constraint(expr=_row(np.array([1.0] + coefs), [m.peak] + extra)
+                                <= float(cap_kw))
 
 
 def add_one_offer_per_customer(m: pyo.ConcreteModel, pairs: PairData) -> None:

@@ -161,7 +161,7 @@ def _solve_model(problem, config, export_mps, method, start, deadline, options) 
         # customer downstream).
         from optimizer.infeasibility import explain_infeasibility
 
-        raise InfeasibleError(explain_infeasibility(problem, config)) from None
+        raise InfeasibleError(explain_infeasibility(problem, config, options.peak_cap_kw)) from None
     handed = time.perf_counter()
     if export_mps is not None:
         write_model(hm, Path(export_mps))
@@ -177,7 +177,7 @@ def _solve_model(problem, config, export_mps, method, start, deadline, options) 
         from optimizer.infeasibility import explain_infeasibility
 
         if status == "infeasible":
-            raise InfeasibleError(explain_infeasibility(problem, config))
+            raise InfeasibleError(explain_infeasibility(problem, config, options.peak_cap_kw))
         raise SolverError(f"HiGHS found no assignment ({status}) within {config.time_limit_s:g} s")
     return make_solution(
         problem, choice, bound, status, method,

@@ -211,6 +211,18 @@ def test_never_raise_the_peak(method):
     assert capped.bound >= capped.objective - 1e-9
 
 
+@pytest.mark.parametrize("method", ["mip", "lp-fix", "lagrange-fix"])
+def test_never_raise_the_peak_against_a_floor_is_named(method):
+    # Only the peak-raising offer lifts satisfaction to the floor: with the cap, no assignment.
+    problem = replace(peak_raising_problem(), satisfaction_floor_mean=0.9)
+    assert solve_offers(problem, CONFIG, method=method).peak_kw_after > problem.base_kw.max()
+    with pytest.raises(InfeasibleError) as err:
+        solve_offers(problem, CONFIG, method=method, never_raise_peak=True)
+    message = str(err.value)
+    assert "never_raise_peak" in message and "satisfaction_floor_mean" in message, message
+    assert "\n" not in message
+
+
 def test_voltage_rows_are_respected():
     problem = synthetic_problem(150, offers=8, steps=48, seed=5, lines=3)
     # Voltage drop along the chain: 2e-4 p.u. per kW downstream of each monitored bus.
