@@ -56,13 +56,16 @@ def _amount(name: str, value: float) -> str:
     return f"{value:.4g} {unit}".rstrip()
 
 
-def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float) -> dict[str, float] | None:
+def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float,
+           warm: bool = False) -> dict[str, float] | None:
     h = hm.highs
     for name, col in hm.slack_col.items():
         h.changeColBounds(col, 0.0, np.inf if name in allowed else 0.0)
     h.setOptionValue("solve_relaxation", not exact)
-    # The elastic LP is highly degenerate (only slacks cost): interior point + crossover.
-    h.setOptionValue("solver", "choose" if exact else "ipm")
+    # The elastic LP is highly degenerate (only slacks cost): interior point + crossover the
+    # first time; a re-solve with other slacks allowed changes bounds only, so the dual simplex
+    # goes on from the basis HiGHS kept.
+    h.setOptionValue("solver", "choose" if exact else "simplex" if warm else "ipm")
     h.setOptionValue("run_crossover", "on")
     run_with_deadline(h, deadline)
     info = h.getInfo()
@@ -75,12 +78,65 @@ def _solve(hm: HighsModel, allowed: list[str], exact: bool, deadline: float) -> 
     return {name: float(values[col]) for name, col in hm.slack_col.items()}
 
 
+def single_limit_conflicts(problem: OfferProblem, peak_cap_kw: float = np.inf,
+                           rows=None) -> dict[str, float]:
+    """Limits that no assignment can meet even on their own, and by how much at least.
+
+    For each coupling row ``a·x ≤ b`` (`optimizer.lagrange_dual.coupling_rows`: peak rows under
+    the cap, network rows, budget, satisfaction floor, revenue band) the smallest activity is
+    ``Σ_i min_k a[i,k]`` — every customer on the offer that helps that row most. When it exceeds
+    ``b`` the row is infeasible by itself; this needs no model and no solver, so it answers at
+    any scale. Returns ``{slack name: shortfall}`` in the units of `describe`/`_amount` (the
+    satisfaction floor as a mean), the largest step's shortfall for per-step limits. ``rows``
+    (`CouplingRows` already built, e.g. with fewer peak steps) checks those rows instead.
+    """
+    from optimizer.lagrange_dual import coupling_rows
+
+    if rows is None:
+        rows = coupling_rows(problem, peak_cap_kw=peak_cap_kw)
+    n = rows.n
+    starts = rows.ptr[:-1]
+    found: dict[str, float] = {}
+
+    def note(name: str, excess: float, rhs: float) -> None:
+        if excess > 1e-9 * max(1.0, abs(rhs)):
+            found[name] = max(found.get(name, 0.0), excess)
+
+    if rows.row_rhs.size and n:
+        smin = np.minimum.reduceat(rows.signal, starts, axis=0)   # [customer, signal]
+        smax = np.maximum.reduceat(rows.signal, starts, axis=0)
+        cols = rows.row_signal
+        uniform_min = np.where(rows.scale >= 0.0, rows.scale * smin[:, cols].sum(axis=0),
+                               rows.scale * smax[:, cols].sum(axis=0))
+        weighted = ((rows.weight.maximum(0.0) @ smin) + (rows.weight.minimum(0.0) @ smax))
+        act_min = np.where(rows.uniform, uniform_min, weighted[np.arange(cols.size), cols])
+        # An epigraph row holds −peak: it is short only when the capped peak cannot absorb it.
+        rhs = rows.row_rhs + np.where(rows.row_peak, rows.peak_upper, 0.0)
+        for r in np.flatnonzero(act_min > rhs):
+            label = rows.row_label[r]
+            name = "peak_cap" if label[0] == "peak" else f"{label[0]}:{label[1]}"
+            note(name, float(act_min[r] - rhs[r]), float(rhs[r]))
+    if rows.scalar_rhs.size and n:
+        scalar_min = np.minimum.reduceat(rows.scalar_coef, starts, axis=1).sum(axis=1)
+        for label, low, rhs in zip(rows.scalar_label, scalar_min, rows.scalar_rhs, strict=True):
+            scale = n if label == "satisfaction_mean" else 1.0
+            note(label, float(low - rhs) / scale, float(rhs) / scale)
+    return found
+
+
 def explain_infeasibility(problem: OfferProblem, config: SolverConfig,
                           peak_cap_kw: float = np.inf) -> str:
     """One line naming the conflicting limits and how much each would have to give.
 
     ``peak_cap_kw`` is the never-raise-peak cap [kW] the failed solve had (none by default).
+    A limit that no assignment meets even alone is named at once (`single_limit_conflicts`);
+    otherwise an elastic re-solve finds the combination that conflicts.
     """
+    alone = single_limit_conflicts(problem, peak_cap_kw)
+    if alone:
+        return ("infeasible: " + ", ".join(
+            f"{describe(s)} cannot be met even with every customer on the offer that helps it "
+            f"most (short by {_amount(s, v)})" for s, v in alone.items()))
     deadline = time.perf_counter() + config.time_limit_s
     model = build_model(problem, ModelOptions(elastic=True, peak_cap_kw=peak_cap_kw))
     hm = to_highs(model, threads=config.threads)
@@ -95,7 +151,7 @@ def explain_infeasibility(problem: OfferProblem, config: SolverConfig,
     fixes, blocked = [], []
     for fam in families:
         allowed = [s for s in names if _group(s) == fam]
-        only = _solve(hm, allowed, exact, deadline)
+        only = _solve(hm, allowed, exact, deadline, warm=True)
         if only is None:
             blocked.append(describe(fam))
         elif not only:
