@@ -304,6 +304,14 @@ def gc_paused():
             gc.enable()
 
 
+def status_text(h: highspy.Highs, status: highspy.HighsModelStatus) -> str:
+    """HiGHS' model status in words; a stop by `run_with_deadline`'s watchdog (HiGHS says
+    "Interrupted by user") is the time limit."""
+    if status in (highspy.HighsModelStatus.kInterrupt, highspy.HighsModelStatus.kTimeLimit):
+        return "time limit"
+    return h.modelStatusToString(status)
+
+
 def run_with_deadline(h: highspy.Highs, deadline: float, *, stop_below: float | None = None) -> bool:
     """Run HiGHS; give it ``time_limit`` up to ``deadline`` and stop a MIP that overruns.
 

@@ -39,7 +39,14 @@ import xarray as xr
 from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
-from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, set_start, to_highs
+from optimizer.handoff import (
+    HighsModel,
+    gc_paused,
+    run_with_deadline,
+    set_start,
+    status_text,
+    to_highs,
+)
 from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError, InputError, SolverError
@@ -275,7 +282,7 @@ def _solve_mip(hm: HighsModel, model, config: SolverConfig, deadline: float,
         return None, np.nan, "infeasible", 0
     info = h.getInfo()
     if info.primal_solution_status != 2:  # 2 = kSolutionStatusFeasible
-        return None, np.nan, h.modelStatusToString(status), 0
+        return None, np.nan, status_text(h, status), 0
     x = np.asarray(h.getSolution().col_value)[hm.x_col]
     bound = hm.sign * info.mip_dual_bound
     label = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time limit"
@@ -298,7 +305,7 @@ def solve_relaxation(hm: HighsModel, deadline: float) -> tuple[str, np.ndarray, 
     if status in _INFEASIBLE:
         return "infeasible", np.empty(0), np.empty(0), np.nan
     if status != highspy.HighsModelStatus.kOptimal:
-        return h.modelStatusToString(status), np.empty(0), np.empty(0), np.nan
+        return status_text(h, status), np.empty(0), np.empty(0), np.nan
     sol = h.getSolution()
     x = np.asarray(sol.col_value)[hm.x_col]
     reduced = np.asarray(sol.col_dual)[hm.x_col]
@@ -344,9 +351,9 @@ def solve_sub_mip(hm: HighsModel, model, fixed_choice: np.ndarray, free: np.ndar
     if status in _INFEASIBLE:
         return None, "infeasible"
     if h.getInfo().primal_solution_status != 2:
-        return None, h.modelStatusToString(status)
+        return None, status_text(h, status)
     x = np.asarray(h.getSolution().col_value)[hm.x_col]
-    return choice_from_values(model, x), h.modelStatusToString(status)
+    return choice_from_values(model, x), status_text(h, status)
 
 
 def _solve_lp_fix(hm: HighsModel, model, config: SolverConfig, deadline: float):
