@@ -1,9 +1,10 @@
 """Hand a Pyomo model to HiGHS as matrices, and run HiGHS under an outside time limit.
 
-Path: the model's `LinearExpression` rows are read into scipy CSC matrices (`read_linear_form`,
-~3× faster per nonzero than Pyomo's `LinearStandardFormCompiler(mixed_form=True)`, which is the
-fallback for any other linear model, and which SOLVER.md measured as the fastest stock Pyomo
-route), and go to `highspy.Highs.passModel` in one call — 4–6× faster than the APPSI /
+Path: the model's `MatrixConstraint` blocks (their CSR arrays) and `LinearExpression` rows are
+read into scipy CSC matrices (`read_linear_form`; the expression rows ~3× faster per nonzero than
+Pyomo's `LinearStandardFormCompiler(mixed_form=True)`, which is the fallback for any other linear
+model, and which SOLVER.md measured as the fastest stock Pyomo route), and go to HiGHS in one
+array call of `highspy.Highs.passModel` (`pass_matrices`) — 4–6× faster than the APPSI /
 `contrib.solver` interfaces, which add rows one by one from Python.
 """
 
@@ -24,6 +25,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.common.numeric_types import native_numeric_types
+from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
@@ -89,38 +91,48 @@ class LinearForm:
 
 
 def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | None:
-    """Read a model whose constraint bodies and objective are `LinearExpression` sums of
-    monomials (as `optimizer.model` builds them) straight into matrices.
+    """Read a model whose constraints are `MatrixConstraint` components or have
+    `LinearExpression` sums of monomials as bodies, and whose objective is such a sum (as
+    `optimizer.model` builds them), straight into matrices.
 
-    Same matrices as `LinearStandardFormCompiler` for such models, 2–3× faster per nonzero:
-    the rows' monomials are gathered with C-level list operations, split into coefficients and
-    variables in one pass, and variables are mapped to columns by a hash table of their ids
-    instead of an expression walker. Returns ``None`` as soon as anything else appears
-    (another expression type, a variable outside ``columns``, a non-numeric coefficient, a row
-    without variables), and the caller falls back to the compiler.
+    Same matrices as `LinearStandardFormCompiler` for such models, and much faster: a
+    `MatrixConstraint` hands over its CSR arrays, its variable list mapped to columns once;
+    other rows' monomials are gathered with C-level list operations and split into
+    coefficients and variables in one pass; variables are mapped to columns by a hash table of
+    their ids instead of an expression walker. Returns ``None`` as soon as anything else
+    appears (another expression type, a variable outside ``columns``, a non-numeric
+    coefficient, a row without variables), and the caller falls back to the compiler.
     """
-    monomials: list = []
-    indptr = [0]
+    blocks: list = []   # CSR pieces, in row order
     lower: list = []
     upper: list = []
     rows: list = []
-    for con in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-        body = con.body
-        if body.__class__ is not LinearExpression:
-            return None
-        args = body._args_
-        shift = 0.0
-        if args and args[0].__class__ in native_numeric_types:
-            shift = float(args[0])
-            args = args[1:]
-        if not args:
-            return None
-        monomials.extend(args)
-        indptr.append(len(monomials))
-        lb, ub = con.lb, con.ub
-        lower.append(-np.inf if lb is None else float(lb) - shift)
-        upper.append(np.inf if ub is None else float(ub) - shift)
-        rows.append(con)
+    pending = _MonomialRows()
+    for comp in model.component_objects(pyo.Constraint, active=True, descend_into=True):
+        if isinstance(comp, MatrixConstraint):
+            if not pending.flush(columns, blocks, lower, upper):
+                return None
+            # The component's own CSR arrays and variable list (it has no public accessors).
+            x = comp._x
+            column = _column_index(columns, x, len(x))
+            if column is None:
+                return None
+            n_rows = len(comp._lower)
+            blocks.append(sp.csr_array(
+                (np.asarray(comp._A_data, dtype=float), column[np.asarray(comp._A_indices)],
+                 np.asarray(comp._A_indptr)), shape=(n_rows, len(columns))))
+            lower.append(np.array([-np.inf if v is None else v for v in comp._lower], dtype=float))
+            upper.append(np.array([np.inf if v is None else v for v in comp._upper], dtype=float))
+            rows.extend(comp._data)
+            continue
+        for con in comp.values():
+            if not con.active:
+                continue
+            if not pending.add(con):
+                return None
+            rows.append(con)
+    if not pending.flush(columns, blocks, lower, upper) or not blocks:
+        return None
     objectives = list(model.component_data_objects(pyo.Objective, active=True))
     if len(objectives) != 1 or objectives[0].expr.__class__ is not LinearExpression:
         return None
@@ -129,27 +141,71 @@ def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | No
     if args and args[0].__class__ in native_numeric_types:
         offset = float(args[0])
         args = args[1:]
-    n_row_terms = len(monomials)
-    monomials.extend(args)
-    if not monomials or set(map(type, monomials)) != {MonomialTermExpression}:
-        return None
-    terms = list(map(attrgetter("_args_"), monomials))  # (coefficient, variable) each
-    try:
-        values = np.fromiter(map(itemgetter(0), terms), dtype=float, count=len(terms))
-    except (TypeError, ValueError):
-        return None
-    index = _column_index(columns, map(itemgetter(1), terms), len(terms))
-    if index is None:
+    objective = _MonomialRows()
+    objective.monomials.extend(args)
+    objective.indptr.append(len(args))
+    objective.lower.append(0.0)
+    objective.upper.append(0.0)
+    row: list = []
+    if not args or not objective.flush(columns, row, [], []):
         return None
     sign = -1.0 if objectives[0].sense == pyo.maximize else 1.0
-    cost = np.zeros(len(columns))
-    np.add.at(cost, index[n_row_terms:], values[n_row_terms:])
-    A = sp.csr_array((values[:n_row_terms], index[:n_row_terms], np.asarray(indptr)),
-                     shape=(len(rows), len(columns)))
+    cost = row[0].sum(axis=0)
+    A = sp.csr_array(sp.vstack(blocks, format="csr"))
     A.sum_duplicates()
     A.eliminate_zeros()
-    return LinearForm(A=sp.csc_array(A), row_lower=np.asarray(lower), row_upper=np.asarray(upper),
-                      row_constraint=rows, cost=sign * cost, offset=sign * offset, columns=columns)
+    return LinearForm(A=sp.csc_array(A), row_lower=np.concatenate(lower),
+                      row_upper=np.concatenate(upper), row_constraint=rows, cost=sign * cost,
+                      offset=sign * offset, columns=columns)
+
+
+class _MonomialRows:
+    """Rows with `LinearExpression` bodies, gathered until `flush` turns them into CSR."""
+
+    def __init__(self):
+        self.monomials: list = []
+        self.indptr = [0]
+        self.lower: list = []
+        self.upper: list = []
+
+    def add(self, con) -> bool:
+        body = con.body
+        if body.__class__ is not LinearExpression:
+            return False
+        args = body._args_
+        shift = 0.0
+        if args and args[0].__class__ in native_numeric_types:
+            shift = float(args[0])
+            args = args[1:]
+        if not args:
+            return False
+        self.monomials.extend(args)
+        self.indptr.append(len(self.monomials))
+        lb, ub = con.lb, con.ub
+        self.lower.append(-np.inf if lb is None else float(lb) - shift)
+        self.upper.append(np.inf if ub is None else float(ub) - shift)
+        return True
+
+    def flush(self, columns: list, blocks: list, lower: list, upper: list) -> bool:
+        """Append the gathered rows to ``blocks``/``lower``/``upper``; False if unreadable."""
+        if not self.monomials:
+            return True
+        if set(map(type, self.monomials)) != {MonomialTermExpression}:
+            return False
+        terms = list(map(attrgetter("_args_"), self.monomials))  # (coefficient, variable) each
+        try:
+            values = np.fromiter(map(itemgetter(0), terms), dtype=float, count=len(terms))
+        except (TypeError, ValueError):
+            return False
+        index = _column_index(columns, map(itemgetter(1), terms), len(terms))
+        if index is None:
+            return False
+        blocks.append(sp.csr_array((values, index, np.asarray(self.indptr)),
+                                   shape=(len(self.indptr) - 1, len(columns))))
+        lower.append(np.asarray(self.lower, dtype=float))
+        upper.append(np.asarray(self.upper, dtype=float))
+        self.__init__()
+        return True
 
 
 def _column_index(columns: list, variables, count: int) -> np.ndarray | None:
@@ -220,10 +276,12 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         con = model.component(name)
         if con is not None:
             labels[id(con)] = name
-    for step, con in model.peak_epigraph.items():
+    for step, con in zip(model.S, model.peak_epigraph.values(), strict=True):
         labels[id(con)] = ("peak", step)
-    for label, con in zip(model._network_rows, model.network.values(), strict=False):
-        labels[id(con)] = label
+    network = model.component("network")
+    if network is not None:
+        for label, con in zip(model._network_rows, network.values(), strict=True):
+            labels[id(con)] = label
     row_of: dict = {}
     for j, con in enumerate(form.row_constraint):
         label = labels.get(id(con))

@@ -2,18 +2,24 @@
 
 Notation: customers ``i``, offers ``k``, eligible pairs ``p = (i, k)`` (forbidden pairs have no
 column), design steps ``t``. ``x[p] ∈ {0, 1}`` chooses offer ``k`` for customer ``i``.
-Rows are `LinearExpression` objects built from CSR slices of the coefficient matrices in
-`optimizer.pairs` (SOLVER.md: 5–6× cheaper than Set/Param rules).
+The row families that scale with customers × steps (one offer per customer, peak epigraph,
+network limits) are Pyomo `MatrixConstraint` components: CSR arrays over a list of variables,
+"fast construction of large linear constraint sets as it bypasses Pyomo's expression system"
+(its docstring); each row's body is still a `LinearExpression` on request. The single rows
+(budget, satisfaction, revenue, cost cap, peak cap) are `LinearExpression` objects built from the
+same arrays (SOLVER.md: 5–6× cheaper than Set/Param rules).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
+from pyomo.core.base.matrix_constraint import MatrixConstraint, _MatrixConstraintData
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from optimizer.handoff import gc_paused
@@ -165,34 +171,73 @@ def add_peak_cap(m: pyo.ConcreteModel, cap_kw: float) -> None:
                                 <= float(cap_kw))
 
 
+class _MatrixRowData(_MatrixConstraintData):
+    """A row of `MatrixRows`: also gives ``(lower, body, upper)`` as Pyomo's writers ask."""
+
+    __slots__ = ()
+
+    def to_bounded_expression(self, evaluate_bounds=False):
+        return self.lower, self.body, self.upper
+
+
+class MatrixRows(MatrixConstraint):
+    """Pyomo's `MatrixConstraint`, usable by Pyomo's writers and standard-form compiler.
+
+    Pyomo 6.10's class inherits `collections.abc.Mapping`'s one-argument ``keys/values/items``,
+    which `Block.component_data_objects` calls with a ``sort`` argument, and its rows lack
+    ``to_bounded_expression``; both are supplied here (rows are always in matrix order).
+    """
+
+    def construct(self, data=None):
+        if self._constructed:
+            return
+        self._constructed = True
+        ref = weakref.ref(self)
+        self._data = tuple(_MatrixRowData(i, ref) for i in range(len(self._lower)))
+
+    def keys(self, sort=None, ordered=None):
+        return iter(range(len(self._data)))
+
+    def values(self, sort=None, ordered=None):
+        return iter(self._data)
+
+    def items(self, sort=None, ordered=None):
+        return zip(range(len(self._data)), self._data, strict=True)
+
+
+def _matrix_rows(matrix: sp.csr_array, lower: np.ndarray, upper: np.ndarray,
+                 variables: list) -> MatrixRows:
+    """``lower ≤ matrix · variables ≤ upper`` as one `MatrixRows` component (±inf: no bound)."""
+    matrix = sp.csr_array(matrix)
+    return MatrixRows(
+        matrix.data.astype(float), matrix.indices.astype(np.int64), matrix.indptr.astype(np.int64),
+        [float(v) if np.isfinite(v) else None for v in lower],
+        [float(v) if np.isfinite(v) else None for v in upper],
+        variables,
+    )
+
+
 def add_one_offer_per_customer(m: pyo.ConcreteModel, pairs: PairData) -> None:
     """``Σ_{k eligible for i} x[i,k] = count_i  ∀ i`` (1 per customer; status quo is eligible)."""
-    xs, ptr, counts = m._x_by_pair, pairs.ptr, pairs.counts
-
-    def rule(m, i):
-        a, b = int(ptr[i]), int(ptr[i + 1])
-        expr = LinearExpression(linear_coefs=[1.0] * (b - a), linear_vars=xs[a:b].tolist())
-        return expr == float(counts[i])
-
-    m.one_offer = pyo.Constraint(m.I, rule=rule)
+    n_pairs = pairs.customer.size
+    rows = sp.csr_array((np.ones(n_pairs), np.arange(n_pairs), pairs.ptr),
+                        shape=(pairs.n_customers, n_pairs))
+    counts = np.asarray(pairs.counts, dtype=float)
+    m.one_offer = _matrix_rows(rows, counts, counts, m._x_by_pair.tolist())
 
 
 def add_peak_epigraph(m: pyo.ConcreteModel, pairs: PairData) -> None:
     """``Σ_p Δ[p,t]·x[p] − peak ≤ −base[t]  ∀ t ∈ S`` (i.e. ``peak ≥ base[t] + Σ_p Δ[p,t]·x[p]``).
 
     ``S`` holds the steps that can set the peak; the others are implied (`select_peak_steps`).
+    Row ``j`` is step ``pairs.peak_steps[j]`` (the order of ``m.S``).
     """
-    xs, rows = m._x_by_pair, pairs.peak_rows
-    base = pairs.base_kw
-    position = {int(t): j for j, t in enumerate(pairs.peak_steps)}
-
-    def rule(m, t):
-        j = position[t]
-        a, b = rows.indptr[j], rows.indptr[j + 1]
-        coefs = np.append(rows.data[a:b], -1.0)
-        return _row(coefs, xs[rows.indices[a:b]].tolist() + [m.peak]) <= -float(base[t])
-
-    m.peak_epigraph = pyo.Constraint(m.S, rule=rule)
+    rows = sp.csr_array(pairs.peak_rows)
+    peak_column = sp.csr_array(np.full((rows.shape[0], 1), -1.0))
+    matrix = sp.hstack([rows, peak_column], format="csr")
+    base = np.asarray(pairs.base_kw, dtype=float)[pairs.peak_steps]
+    m.peak_epigraph = _matrix_rows(matrix, np.full(base.size, -np.inf), -base,
+                                   m._x_by_pair.tolist() + [m.peak])
 
 
 def add_budget(m: pyo.ConcreteModel, problem: OfferProblem, pairs: PairData) -> None:
@@ -282,24 +327,35 @@ def add_network_limits(m: pyo.ConcreteModel, pairs: PairData) -> None:
     ``vmin ≤ v_base[t,b] + Σ_i S[b,i] Σ_k Δ[i,k,t]·x[i,k] ≤ vmax``. Rows that no assignment can
     violate were pruned exactly in `optimizer.pairs`.
     """
-    xs = m._x_by_pair
-    m.network = pyo.ConstraintList()
+    blocks, lower, upper, slack_entries = [], [], [], []
+    slack_vars: list = []
     m._network_rows = []
+    n_pairs = m._x_by_pair.size
     for rows in pairs.capacity:
-        mat: sp.csr_array = rows.matrix
         for j in range(rows.step.size):
-            a, b = mat.indptr[j], mat.indptr[j + 1]
             name = f"{rows.family}:{rows.element[j]}"
-            coefs, variables = mat.data[a:b], xs[mat.indices[a:b]].tolist()
-            lo, hi = float(rows.lower[j]), float(rows.upper[j])
             # One slack per element relaxes the side that is finite (upper when both are).
-            extra_coef, extra_var = _slack(m, name, -1.0 if np.isfinite(hi) else 1.0)
-            coefs, variables = np.append(coefs, extra_coef), variables + extra_var
-            expr = _row(coefs, variables)
-            m.network.add(
-                pyo.inequality(lo if np.isfinite(lo) else None, expr, hi if np.isfinite(hi) else None)
-            )
+            coef, var = _slack(m, name, -1.0 if np.isfinite(rows.upper[j]) else 1.0)
+            if var:
+                col = next((c for c, v in enumerate(slack_vars) if v is var[0]), len(slack_vars))
+                if col == len(slack_vars):
+                    slack_vars.append(var[0])
+                slack_entries.append((len(m._network_rows), n_pairs + col, coef[0]))
             m._network_rows.append((rows.family, int(rows.element[j]), int(rows.step[j])))
+        blocks.append(sp.csr_array(rows.matrix))
+        lower.append(rows.lower)
+        upper.append(rows.upper)
+    if not m._network_rows:
+        return
+    stacked = sp.vstack(blocks, format="csr")
+    matrix = sp.csr_array((stacked.data, stacked.indices, stacked.indptr),
+                          shape=(stacked.shape[0], n_pairs + len(slack_vars)))
+    if slack_entries:
+        r, c, v = (np.array(a) for a in zip(*slack_entries, strict=True))
+        matrix = sp.csr_array(matrix + sp.csr_array((v, (r, c)), shape=matrix.shape))
+        matrix.sort_indices()
+    m.network = _matrix_rows(matrix, np.concatenate(lower), np.concatenate(upper),
+                             m._x_by_pair.tolist() + slack_vars)
 
 
 def add_objective(

@@ -48,3 +48,23 @@ def test_other_expressions_fall_back_to_the_compiler(tiny_problem):
     hm = to_highs(model)
     assert hm.n_rows == len(list(model.component_data_objects(pyo.Constraint, active=True)))
     assert np.isfinite(solve_relaxation(hm, time.perf_counter() + 60)[3])
+
+
+def test_pyomo_lp_writer_sees_the_matrix_rows(tiny_problem, tmp_path, monkeypatch):
+    # The rows built as `MatrixRows` are ordinary Pyomo constraints to Pyomo's own writer: the
+    # LP file it writes, read by HiGHS, has the optimum of the fast hand-off.
+    problem = tiny_problem(3, n=8, k=3, t=6, budget_eur=30.0, satisfaction_floor_mean=0.6,
+                           trafo=True, line=True)
+    model = build_model(problem, ModelOptions(relax=True))
+    assert len(model.peak_epigraph) == len(model.S) and len(model.one_offer) == 8
+    path = tmp_path / "model.lp"
+    model.write(str(path), io_options={"symbolic_solver_labels": True})
+    h = handoff.new_highs()
+    h.readModel(str(path))
+    h.run()
+    written = h.getInfo().objective_function_value
+    assert written == pytest.approx(_lp_value(model, monkeypatch, reader=True), rel=LP_RTOL)
+    row = model.peak_epigraph[0]
+    lower, body, upper = row.to_bounded_expression()
+    assert lower is None and upper == pytest.approx(-problem.base_kw[model.S.at(1)])
+    assert len(body.args) == model.pair_data.peak_rows[[0]].nnz + 1
