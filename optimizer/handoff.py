@@ -141,16 +141,12 @@ def read_linear_form(model: pyo.ConcreteModel, columns: list) -> LinearForm | No
     if args and args[0].__class__ in native_numeric_types:
         offset = float(args[0])
         args = args[1:]
-    objective = _MonomialRows()
-    objective.monomials.extend(args)
-    objective.indptr.append(len(args))
-    objective.lower.append(0.0)
-    objective.upper.append(0.0)
-    row: list = []
-    if not args or not objective.flush(columns, row, [], []):
+    terms = _monomial_terms(columns, args) if args else None
+    if terms is None:
         return None
     sign = -1.0 if objectives[0].sense == pyo.maximize else 1.0
-    cost = row[0].sum(axis=0)
+    cost = np.zeros(len(columns))
+    np.add.at(cost, terms[1], terms[0])
     A = sp.csr_array(sp.vstack(blocks, format="csr"))
     A.sum_duplicates()
     A.eliminate_zeros()
@@ -163,6 +159,9 @@ class _MonomialRows:
     """Rows with `LinearExpression` bodies, gathered until `flush` turns them into CSR."""
 
     def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
         self.monomials: list = []
         self.indptr = [0]
         self.lower: list = []
@@ -190,22 +189,29 @@ class _MonomialRows:
         """Append the gathered rows to ``blocks``/``lower``/``upper``; False if unreadable."""
         if not self.monomials:
             return True
-        if set(map(type, self.monomials)) != {MonomialTermExpression}:
+        terms = _monomial_terms(columns, self.monomials)
+        if terms is None:
             return False
-        terms = list(map(attrgetter("_args_"), self.monomials))  # (coefficient, variable) each
-        try:
-            values = np.fromiter(map(itemgetter(0), terms), dtype=float, count=len(terms))
-        except (TypeError, ValueError):
-            return False
-        index = _column_index(columns, map(itemgetter(1), terms), len(terms))
-        if index is None:
-            return False
-        blocks.append(sp.csr_array((values, index, np.asarray(self.indptr)),
+        blocks.append(sp.csr_array((*terms, np.asarray(self.indptr)),
                                    shape=(len(self.indptr) - 1, len(columns))))
         lower.append(np.asarray(self.lower, dtype=float))
         upper.append(np.asarray(self.upper, dtype=float))
-        self.__init__()
+        self.clear()
         return True
+
+
+def _monomial_terms(columns: list, monomials: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """Coefficients and columns of `MonomialTermExpression` terms, or ``None`` if a term is
+    another expression, has a non-numeric coefficient or a variable outside ``columns``."""
+    if set(map(type, monomials)) != {MonomialTermExpression}:
+        return None
+    terms = list(map(attrgetter("_args_"), monomials))  # (coefficient, variable) each
+    try:
+        values = np.fromiter(map(itemgetter(0), terms), dtype=float, count=len(terms))
+    except (TypeError, ValueError):
+        return None
+    index = _column_index(columns, map(itemgetter(1), terms), len(terms))
+    return None if index is None else (values, index)
 
 
 def _column_index(columns: list, variables, count: int) -> np.ndarray | None:
@@ -292,8 +298,6 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
     h.setOptionValue("threads", int(threads))
     pass_matrices(h, form.A, form.cost, form.offset, lower, upper, form.row_lower,
                   form.row_upper, integer)
-    n_rows = form.row_lower.size
-    A = form.A
     sign = -1.0 if model.objective.sense == pyo.maximize else 1.0
     return HighsModel(
         highs=h,
@@ -302,9 +306,9 @@ def to_highs(model: pyo.ConcreteModel, *, threads: int = 1) -> HighsModel:
         slack_col=slack_col,
         row_of=row_of,
         sign=sign,
-        n_rows=n_rows,
+        n_rows=form.row_lower.size,
         n_cols=n_cols,
-        nnz=int(A.nnz),
+        nnz=int(form.A.nnz),
         integer_cols=np.flatnonzero(integer),
     )
 

@@ -17,6 +17,7 @@ import highspy
 import numpy as np
 
 from optimizer.handoff import HighsModel, run_with_deadline, to_highs
+from optimizer.lagrange_dual import coupling_rows
 from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
 from scenarios.schema import SolverConfig
@@ -36,6 +37,8 @@ _LIMIT_NAMES = {
     "voltage": "voltage band",
     "peak_cap": "limits.never_raise_peak (peak cap)",
 }
+#: Limits that are one row each (the others are per element and step).
+_SINGLE_ROWS = ("budget", "satisfaction_mean", "revenue_up", "revenue_down", "peak_cap")
 _UNITS = {"budget": "EUR", "satisfaction_mean": "", "revenue_up": "EUR", "revenue_down": "EUR",
           "trafo": "kW", "line": "kW", "voltage": "p.u.", "peak_cap": "kW"}
 
@@ -90,8 +93,6 @@ def single_limit_conflicts(problem: OfferProblem, peak_cap_kw: float = np.inf,
     satisfaction floor as a mean), the largest step's shortfall for per-step limits. ``rows``
     (`CouplingRows` already built, e.g. with fewer peak steps) checks those rows instead.
     """
-    from optimizer.lagrange_dual import coupling_rows
-
     if rows is None:
         rows = coupling_rows(problem, peak_cap_kw=peak_cap_kw)
     n = rows.n
@@ -124,6 +125,13 @@ def single_limit_conflicts(problem: OfferProblem, peak_cap_kw: float = np.inf,
     return found
 
 
+def describe_single_limit_conflicts(alone: dict[str, float]) -> str:
+    """The one-line message for `single_limit_conflicts`' result."""
+    return "infeasible: " + ", ".join(
+        f"{describe(s)} cannot be met even with every customer on the offer that helps it "
+        f"most (short by {_amount(s, v)})" for s, v in alone.items())
+
+
 def explain_infeasibility(problem: OfferProblem, config: SolverConfig,
                           peak_cap_kw: float = np.inf) -> str:
     """One line naming the conflicting limits and how much each would have to give.
@@ -134,9 +142,7 @@ def explain_infeasibility(problem: OfferProblem, config: SolverConfig,
     """
     alone = single_limit_conflicts(problem, peak_cap_kw)
     if alone:
-        return ("infeasible: " + ", ".join(
-            f"{describe(s)} cannot be met even with every customer on the offer that helps it "
-            f"most (short by {_amount(s, v)})" for s, v in alone.items()))
+        return describe_single_limit_conflicts(alone)
     deadline = time.perf_counter() + config.time_limit_s
     model = build_model(problem, ModelOptions(elastic=True, peak_cap_kw=peak_cap_kw))
     hm = to_highs(model, threads=config.threads)
@@ -189,14 +195,12 @@ def _tight_limits(hm: HighsModel, model) -> list[str]:
     lp = h.getLp()
     lower, upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
     tight = []
-    key = {"budget": "budget", "satisfaction_mean": "satisfaction_mean",
-           "revenue_up": "revenue_up", "revenue_down": "revenue_down", "peak_cap": "peak_cap"}
     for row_name, rows in hm.row_of.items():
-        if row_name not in key:
+        if row_name not in _SINGLE_ROWS:
             continue
         for r in rows:
             scale = max(1.0, abs(upper[r]) if np.isfinite(upper[r]) else abs(lower[r]))
             at_bound = min(abs(values[r] - lower[r]), abs(values[r] - upper[r])) <= 1e-7 * scale
             if at_bound:
-                tight.append(key[row_name])
+                tight.append(row_name)
     return list(dict.fromkeys(tight))

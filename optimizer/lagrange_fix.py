@@ -27,7 +27,11 @@ import scipy.sparse as sp
 from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
-from optimizer.infeasibility import explain_infeasibility, single_limit_conflicts
+from optimizer.infeasibility import (
+    describe_single_limit_conflicts,
+    explain_infeasibility,
+    single_limit_conflicts,
+)
 from optimizer.lagrange_dual import coupling_rows, maximise_dual
 from optimizer.problem import OfferProblem
 from scenarios.errors import InfeasibleError, SolverError
@@ -193,8 +197,9 @@ def lagrange_fix(
     rows = coupling_rows(problem, peak_cap_kw=peak_cap_kw, candidates_only=True)
     # A limit no assignment meets on its own ends the run at once; the dual would only find
     # it after pricing its row up to the artificial cost, at 100k customers past the deadline.
-    if single_limit_conflicts(problem, peak_cap_kw, rows):
-        _raise_infeasible(problem, config, peak_cap_kw)
+    alone = single_limit_conflicts(problem, peak_cap_kw, rows)
+    if alone:
+        raise InfeasibleError(describe_single_limit_conflicts(alone))
     exact, steps = rows.exact_steps, rows.peak_steps
     stats.prep_s += time.perf_counter() - t0
     n = problem.shape[0]

@@ -328,6 +328,7 @@ def add_network_limits(m: pyo.ConcreteModel, pairs: PairData) -> None:
     violate were pruned exactly in `optimizer.pairs`.
     """
     blocks, lower, upper, slack_entries = [], [], [], []
+    slack_column: dict[str, int] = {}   # elastic mode: element → column after the pairs
     slack_vars: list = []
     m._network_rows = []
     n_pairs = m._x_by_pair.size
@@ -337,10 +338,10 @@ def add_network_limits(m: pyo.ConcreteModel, pairs: PairData) -> None:
             # One slack per element relaxes the side that is finite (upper when both are).
             coef, var = _slack(m, name, -1.0 if np.isfinite(rows.upper[j]) else 1.0)
             if var:
-                col = next((c for c, v in enumerate(slack_vars) if v is var[0]), len(slack_vars))
-                if col == len(slack_vars):
+                if name not in slack_column:
+                    slack_column[name] = n_pairs + len(slack_vars)
                     slack_vars.append(var[0])
-                slack_entries.append((len(m._network_rows), n_pairs + col, coef[0]))
+                slack_entries.append((len(m._network_rows), slack_column[name], coef[0]))
             m._network_rows.append((rows.family, int(rows.element[j]), int(rows.step[j])))
         blocks.append(sp.csr_array(rows.matrix))
         lower.append(rows.lower)

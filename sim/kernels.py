@@ -10,9 +10,10 @@ that runs it, which makes results bitwise identical across chunkings and thread 
 Speed: `simulate_customer` splits each customer's year into blocks of steps and each block
 into passes — the stateless draws and shapes (vectorised), the float recursions together in one
 loop (so their latencies overlap), branch-free heating and cooling (vectorised), the EV and
-hot-water state machines (only their active steps, only for customers who have them), the outputs (vectorised) — with
-every step's floating-point operations in the twins' order (multiply-adds fused, see `jit`), so
-the results equal a plain step-by-step loop's to rounding and do not depend on the block size.
+hot-water state machines (only their active steps, only for customers who have them), the
+outputs (vectorised) — with every step's floating-point operations in the twins' order
+(multiply-adds fused, see `jit`), so the results equal a plain step-by-step loop's to rounding
+and do not depend on the block size.
 Figures and how to reproduce them: ``benchmarks/bench_profiles.py``.
 
 Each kernel has a slow twin in ``tests/reference/profiles.py``.
@@ -287,7 +288,8 @@ def simulate_customer(seed, customer_id, weights, base, pad, shift_limit, temper
     a vectorised pass draws the per-step random numbers and forms the shape (`block_draws`),
     one scalar loop runs the float recursions (noise, building air for heating and for cooling),
     branch-free loops add heating and cooling, the EV battery and the hot-water tank run only
-    their charging and reheating steps (a device the customer lacks costs nothing), and a vectorised pass writes the four outputs.
+    their charging and reheating steps (a device the customer lacks costs nothing), and a
+    vectorised pass writes the four outputs.
     Each step's floating-point operations and their order are those of the plain step-by-step
     loop of the twins (``tests/reference/profiles.py``), so results do not depend on the block
     size.
