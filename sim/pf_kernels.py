@@ -96,7 +96,23 @@ def _solve_block(
     step_change = np.empty(nk)
     last_change = np.empty(nk)
     remaining = nk
+    # Input check folded into the assembly: a NaN or infinite input makes its bus injection
+    # non-finite (even at a zero factor), and x − x is NaN exactly for those. Such steps are
+    # not iterated; iteration count 0 marks them for the caller.
+    for k in range(nk):
+        step_change[k] = 0.0
+    for j in range(n):
+        for k in range(nk):
+            step_change[k] += (sp_re[j, k] - sp_re[j, k]) + (sp_im[j, k] - sp_im[j, k])
+    for k in range(nk):
+        if step_change[k] != 0.0:
+            done[k] = True
+            remaining -= 1
+            iterations_out[t0 + k] = 0
+            converged_out[t0 + k] = False
     for it in range(1, max_iter + 1):
+        if remaining == 0:
+            break
         # Right-hand side: current injections at the present voltage (in factor row order).
         for j in range(n):
             r = rhs_pos[j]
@@ -186,8 +202,6 @@ def _solve_block(
                 for j in range(n):
                     v_re_out[t0 + k, out_col[j]] = v_re[j, k]
                     v_im_out[t0 + k, out_col[j]] = v_im[j, k]
-        if remaining == 0:
-            break
 
 
 @jit_parallel
@@ -241,7 +255,9 @@ def solve_fixed_point(
     v_re_out, v_im_out
         ``[T, n_out]`` solution [p.u.] (columns ``out_col`` written, others untouched).
     iterations_out, converged_out
-        ``[T]`` iterations used and convergence flag (written).
+        ``[T]`` iterations used and convergence flag (written); 0 iterations (and not
+        converged, voltages not written) for a step whose bus injections are not finite, i.e.
+        a NaN or infinite value in an element the step reads.
     """
     n_steps = load_p.shape[0]
     n_blocks = (n_steps + block - 1) // block

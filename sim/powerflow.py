@@ -357,9 +357,14 @@ def _as_steps(values, n_steps: int | None, n_elements: int, name: str) -> np.nda
         raise InputError(f"power flow: {name} must have shape [time, {n_elements}], got {array.shape}")
     if n_steps is not None and array.shape[0] != n_steps:
         raise InputError(f"power flow: {name} has {array.shape[0]} steps, expected {n_steps}")
-    if not pf_kernels.all_finite(array):
-        raise InputError(f"power flow: {name} contains NaN or infinite values")
     return array
+
+
+def _require_finite(arrays: dict[str, np.ndarray]) -> None:
+    """InputError naming the first array that holds a NaN or infinite value."""
+    for name, array in arrays.items():
+        if not pf_kernels.all_finite(np.ascontiguousarray(array)):
+            raise InputError(f"power flow: {name} contains NaN or infinite values")
 
 
 def solve(
@@ -411,11 +416,23 @@ def _solve_parts(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback
     iterations = np.zeros(n_steps, dtype=np.int32)
     converged = np.zeros(n_steps, dtype=bool)
     solver = np.zeros(n_steps, dtype=np.int8)
+    inputs = {"load_p_mw": load_p, "load_q_mvar": load_q, "sgen_p_mw": sgen_p, "sgen_q_mvar": sgen_q}
     if grid.needs_newton:
+        _require_finite(inputs)
         retry = np.arange(n_steps)
     else:
+        # The kernel checks what it reads (one pass over the inputs instead of two, ~6 % of a
+        # 1-MV-urban solve); the columns of elements it skips are checked here.
+        load_unread, sgen_unread = grid.load_internal < 0, grid.sgen_internal < 0
+        _require_finite({"load_p_mw": load_p[:, load_unread], "load_q_mvar": load_q[:, load_unread],
+                         "sgen_p_mw": sgen_p[:, sgen_unread], "sgen_q_mvar": sgen_q[:, sgen_unread]})
         _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter,
                          v.real, v.imag, iterations, converged)
+        not_finite = np.flatnonzero(iterations == 0)  # the kernel's mark, see solve_fixed_point
+        if not_finite.size:
+            _require_finite(inputs)
+            raise InputError(f"power flow: the bus injections of step {not_finite[0]} overflow "
+                             "(finite inputs, infinite sums)")
         retry = np.flatnonzero(~converged)
         if not fallback:
             return v, iterations, converged, solver

@@ -11,7 +11,7 @@ import pandapower.networks as pn
 import pytest
 
 from scenarios.errors import InputError
-from sim import pf_kernels
+from sim import pf_kernels, powerflow
 from sim.powerflow import (
     REFERENCE_TOLERANCE_MVA,
     SOLVER_CODES,
@@ -267,6 +267,58 @@ def test_bad_inputs_are_input_errors(grid_factory):
     bad[0, 0] = np.nan
     with pytest.raises(InputError, match="load_p_mw contains NaN"):
         run_timeseries(grid, bad, load_q, sgen_p)
+
+
+@pytest.mark.parametrize("array, value", [(1, np.nan), (2, np.inf), (3, -np.inf)])
+def test_non_finite_input_is_named_wherever_it_sits(grid_factory, array, value):
+    """The kernel's own check (a non-finite bus injection) and the re-scan that names the array."""
+    net, grid = grid_factory("simbench:1-LV-rural1--0-sw")
+    injections = [a.copy() for a in random_injections(net, 300, seed=2)]
+    injections[array][211, len(injections[array][0]) // 2] = value
+    name = ("load_p_mw", "load_q_mvar", "sgen_p_mw", "sgen_q_mvar")[array]
+    with pytest.raises(InputError, match=f"{name} contains NaN or infinite values"):
+        solve(grid, *injections)
+    with pytest.raises(InputError, match=f"{name} contains NaN or infinite values"):
+        run_timeseries(grid, *injections, chunk_steps=100)
+
+
+def test_kernel_marks_non_finite_steps_and_solves_the_others_alike(grid_factory):
+    net, grid = grid_factory("pandapower:cigre_lv")
+    injections = random_injections(net, 40, seed=4)
+    clean = solve(grid, *injections, fallback=False)
+    bad = injections[0].copy()
+    bad[[3, 17], 2] = [np.nan, np.inf]
+    v = np.zeros_like(clean.v)
+    iterations = np.full(40, -1, dtype=np.int32)
+    converged = np.ones(40, dtype=bool)
+    powerflow._run_fixed_point(grid, bad, *injections[1:], 8, 100, v.real, v.imag, iterations,
+                               converged)
+    assert iterations[3] == iterations[17] == 0 and not converged[[3, 17]].any()
+    others = np.setdiff1d(np.arange(40), [3, 17])
+    np.testing.assert_array_equal(iterations[others], clean.iterations[others])
+    np.testing.assert_array_equal(v[others], clean.v[others])
+
+
+def test_non_finite_value_of_an_element_the_kernel_skips_is_still_rejected():
+    net = pn.create_cigre_network_lv()
+    net.load.loc[net.load.index[4], "in_service"] = False
+    grid = prepare_grid(net)
+    assert grid.load_internal[4] < 0
+    load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=5)
+    load_q[1, 4] = np.nan
+    with pytest.raises(InputError, match="load_q_mvar contains NaN or infinite values"):
+        solve(grid, load_p, load_q, sgen_p, sgen_q)
+
+
+def test_finite_inputs_whose_bus_sum_overflows_are_named(grid_factory):
+    net, grid = grid_factory("simbench:1-LV-rural1--0-sw")
+    load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=6)
+    bus = np.intersect1d(grid.load_internal, grid.sgen_internal)[0]
+    load = np.flatnonzero(grid.load_internal == bus)[0]
+    sgen = np.flatnonzero(grid.sgen_internal == bus)[0]
+    load_p[2, load], sgen_p[2, sgen] = 1.7e308, -1.7e308  # finite; their bus sum is not
+    with pytest.raises(InputError, match="bus injections of step 2 overflow"):
+        solve(grid, load_p, load_q, sgen_p, sgen_q)
 
 
 def test_unsupported_element_is_named():
