@@ -178,8 +178,10 @@ def _solve_block(
                 dr = x_re[j, k] - v_re[j, k]
                 di = x_im[j, k] - v_im[j, k]
                 d2 = dr * dr + di * di
-                if d2 > step_change[k]:
-                    step_change[k] = d2
+                # Largest change, NaN kept once seen (a select, no branch): a step whose voltages
+                # became NaN never looks converged.
+                c = step_change[k]
+                step_change[k] = c if (c >= d2 or c != c) else d2
                 v_re[j, k] = x_re[j, k]
                 v_im[j, k] = x_im[j, k]
         for k in range(nk):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import zlib
 
 import numpy as np
@@ -297,6 +298,21 @@ def test_kernel_marks_non_finite_steps_and_solves_the_others_alike(grid_factory)
     others = np.setdiff1d(np.arange(40), [3, 17])
     np.testing.assert_array_equal(iterations[others], clean.iterations[others])
     np.testing.assert_array_equal(v[others], clean.v[others])
+
+
+def test_a_step_whose_voltages_turn_nan_is_not_converged(grid_factory):
+    """A zero start voltage makes the injection current NaN (0·∞); NaN must not pass as no change."""
+    net, grid = grid_factory("pandapower:cigre_lv")
+    load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=7)
+    v = np.zeros((3, grid.n_internal), dtype=complex)
+    iterations = np.zeros(3, dtype=np.int32)
+    converged = np.ones(3, dtype=bool)
+    start = grid.v0.copy()
+    start[0] = 0.0
+    broken = dataclasses.replace(grid, v0=start)
+    powerflow._run_fixed_point(broken, load_p, load_q, sgen_p, sgen_q, None, 20, v.real, v.imag,
+                               iterations, converged)
+    assert not converged.any() and (iterations == 20).all()
 
 
 def test_non_finite_value_of_an_element_the_kernel_skips_is_still_rejected():
