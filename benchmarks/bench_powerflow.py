@@ -90,12 +90,21 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
             return time.perf_counter() - start, value
         return run
 
-    # (label, steps timed, run → (seconds, result), warm-up)
+    def solve_dvm(result):
+        vm = np.full((len(check), len(net.bus)), np.nan)
+        for k, t in enumerate(check):
+            vm[k, [positions[b] for b in grid.bus_index]] = np.abs(result.v[t, grid.bus_internal])
+        return max_dvm(vm)
+
+    def pandapower_dvm(vm_pp):  # timed on the first pp_steps steps only
+        return max(float(np.nanmax(np.abs(vm_pp[t] - ref[t]))) for t in check if t < pp_steps)
+
+    # (label, steps timed, run → (seconds, result), warm-up, result → max |Δvm| or None)
     engines = [
         ("gridflex solve (voltages)", steps, clocked(lambda: solve_case(grid, inj)),
-         lambda: solve_case(grid, tuple(a[:8] for a in inj))),
+         lambda: solve_case(grid, tuple(a[:8] for a in inj)), solve_dvm),
         ("gridflex run_timeseries (all outputs)", steps, clocked(lambda: run_timeseries(grid, *inj)),
-         lambda: run_timeseries(grid, *(a[:8] for a in inj))),
+         lambda: run_timeseries(grid, *(a[:8] for a in inj)), None),
     ]
     if peers:
         sub = tuple(a[:pp_steps] for a in inj[:3])
@@ -104,20 +113,22 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
                 f"pandapower run_timeseries* ({label})", pp_steps,
                 lambda s=setting: peer.run_pandapower_timeseries(net, *sub, lightsim2grid=s),
                 lambda s=setting: peer.run_pandapower_timeseries(
-                    net, *(a[:3] for a in inj[:3]), lightsim2grid=s)))
+                    net, *(a[:3] for a in inj[:3]), lightsim2grid=s),
+                pandapower_dvm))
         lightsim = "lightsim2grid " + ("TimeSeriesCPP" if threads == 1 else "InjectionSweepCPP")
         for name, runner in ((lightsim, peer.run_lightsim2grid),
                              ("power-grid-model batch", peer.run_power_grid_model)):
             engines.append((name, steps, lambda r=runner: r(net, *inj[:3], threads=threads),
-                            lambda r=runner: r(net, *(a[:8] for a in inj[:3]), threads=threads)))
+                            lambda r=runner: r(net, *(a[:8] for a in inj[:3]), threads=threads),
+                            lambda vm: max_dvm(vm[check])))
 
     # Every engine gets the same number of timed runs, interleaved round by round, and its best
     # run counts: on a shared machine a single run of one engine can land in a slow moment.
     best, failed = {}, {}
-    for _, _, _, warm_up in engines:
-        warm_up()
+    for engine in engines:
+        engine[3]()
     for _ in range(repeats):
-        for label, _, run, _ in engines:
+        for label, _, run, _, _ in engines:
             if label in failed:
                 continue
             try:
@@ -129,26 +140,19 @@ def bench_grid(code: str, steps: int, pp_steps: int, peers: bool, repeats: int,
                 best[label] = (seconds, value)
 
     rows = []
-    for label, n_timed, _, _ in engines:
+    for label, n_timed, _, _, dvm_of in engines:
         if label in failed:
             exc = failed[label]
             rows.append({"grid": code, "engine": f"{label} (failed: {type(exc).__name__}: {exc})",
                          "steps_s": np.nan, "dvm": np.nan})
             continue
         seconds, value = best[label]
-        row = {"grid": code, "engine": label, "steps_s": n_timed / seconds, "dvm": np.nan}
-        if label.startswith("gridflex solve"):
-            vm = np.full((len(check), len(net.bus)), np.nan)
-            for k, t in enumerate(check):
-                vm[k, [positions[b] for b in grid.bus_index]] = np.abs(value.v[t, grid.bus_internal])
-            row.update(dvm=max_dvm(vm), iters=float(value.iterations.mean()))
-        elif label.startswith("pandapower"):
-            vm_pp = value
-            row["dvm"] = max(float(np.nanmax(np.abs(vm_pp[t] - ref[t]))) for t in check if t < pp_steps)
-        elif not label.startswith("gridflex"):
-            row["dvm"] = max_dvm(value[check])
-            if not row["dvm"] < 1e-3:  # a peer that returns no solution must not count as fast
-                row.update(engine=f"{label} (INVALID: no solution returned)", steps_s=np.nan)
+        row = {"grid": code, "engine": label, "steps_s": n_timed / seconds,
+               "dvm": np.nan if dvm_of is None else dvm_of(value)}
+        if dvm_of is solve_dvm:
+            row["iters"] = float(value.iterations.mean())
+        if not row["dvm"] < 1e-3 and dvm_of is not None:  # no solution returned: not fast
+            row.update(engine=f"{label} (INVALID: no solution returned)", steps_s=np.nan)
         rows.append(row)
     return rows
 

@@ -316,14 +316,18 @@ def test_a_step_whose_voltages_turn_nan_is_not_converged(grid_factory):
 
 
 def test_non_finite_value_of_an_element_the_kernel_skips_is_still_rejected():
+    """Out of service (load 4) and at the slack bus (an added load): not read by the kernel."""
     net = pn.create_cigre_network_lv()
     net.load.loc[net.load.index[4], "in_service"] = False
+    pp.create_load(net, net.ext_grid.bus.iloc[0], p_mw=0.01, q_mvar=0.0)
     grid = prepare_grid(net)
-    assert grid.load_internal[4] < 0
-    load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=5)
-    load_q[1, 4] = np.nan
-    with pytest.raises(InputError, match="load_q_mvar contains NaN or infinite values"):
-        solve(grid, load_p, load_q, sgen_p, sgen_q)
+    slack_load = len(net.load) - 1
+    assert grid.load_internal[4] < 0 and grid.load_internal[slack_load] in grid.ref
+    for column in (4, slack_load):
+        load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=5)
+        load_q[1, column] = np.nan
+        with pytest.raises(InputError, match="load_q_mvar contains NaN or infinite values"):
+            solve(grid, load_p, load_q, sgen_p, sgen_q)
 
 
 def test_finite_inputs_whose_bus_sum_overflows_are_named(grid_factory):
