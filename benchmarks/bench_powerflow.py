@@ -187,7 +187,7 @@ def main(argv=None) -> None:
             print(f"{row['grid']:20s} {row['engine']:45s} {row['steps_s']:12.0f} steps/s "
                   f"(median {row['steps_s_median']:10.0f})  max|dvm| {row['dvm']:.1e}  "
                   f"gridflex/x {ratio:8.1f} (median {ratio_median:8.1f})"
-                  + (f"  mean iterations {row['iters']:.2f}" if "iters" in row and np.isfinite(row["iters"]) else ""),
+                  + (f"  mean iterations {row['iters']:.2f}" if "iters" in row else ""),
                   flush=True)
 
 
