@@ -5,9 +5,10 @@ needs as plain arrays (`GridModel`): pandapower's internal bus admittance matrix
 switches fused, open line switches as auxiliary buses, transformer taps and phase shift, line
 charging, shunts, three-winding transformers as a star of branches), the slack voltages, the
 constant injections of all elements other than loads and static generators, and the sparse LU
-factors of ``Y_NN``. ``solve`` then runs the Numba implicit Z-bus Gauss kernel
-(`sim.pf_kernels.solve_fixed_point`) over all steps; ``run_timeseries`` wraps it and returns the
-labelled Dataset of the stage contract.
+factors of ``Y_NN``. ``solve`` then runs the Numba implicit Z-bus Gauss kernel over all steps
+(`sim.pf_kernels.solve_fixed_point_forest` on radial grids up to `FOREST_MAX_BUSES` buses with
+constant-power loads, `sim.pf_kernels.solve_fixed_point` otherwise; the same results bit for
+bit); ``run_timeseries`` wraps it and returns the labelled Dataset of the stage contract.
 
 Grids with voltage-controlled generators (``gen``, PV buses) are solved with a Newton–Raphson
 method in polar coordinates (Tinney & Hart, "Power flow solution by Newton's method", IEEE Trans.
@@ -34,6 +35,7 @@ import xarray as xr
 from scenarios.errors import InputError
 from sim import pf_kernels
 from sim.dataset import validate
+from sim.pf_simd import LANES
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandapower.auxiliary import pandapowerNet
@@ -57,6 +59,22 @@ _UNSUPPORTED_TABLES = (
 )
 
 SOLVER_CODES = {"fixed_point": 0, "newton": 1, "pandapower": 2}
+
+FOREST_MAX_BUSES = 512 * 1024 // (6 * LANES * 8) - 1
+"""Largest radial grid [non-slack buses] for the radial kernel, whose six ``[n + 1, LANES]``
+float64 working arrays live on a worker thread's stack: at most 512 KiB of the 2–8 MiB that
+OpenMP, TBB and pthread workers get. Larger grids (the SimBench MV+LV ones) take the LU kernel."""
+
+
+@dataclass(frozen=True)
+class Forest:
+    """The LU factor of a radial grid as a forest (see `sim.pf_kernels.solve_fixed_point_forest`):
+    each factor column has at most one strictly-lower entry (its parent), mirrored in the upper
+    factor, and rows are not permuted."""
+
+    parent: np.ndarray  # [n] factor column of the parent; n for a root (next to a slack)
+    l_val: np.ndarray   # [n] complex L[parent, j]; 0 for a root
+    u_val: np.ndarray   # [n] complex U[j, parent]; 0 for a root
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,7 @@ class GridModel:
     u_diag_inv: np.ndarray
     c_rhs: np.ndarray               # [n] complex −Y_NS·V_S in factor row order
     v0: np.ndarray                  # [n] complex no-load voltage, factor order
+    forest: Forest | None           # the factor's elimination forest on a radial grid, else None
     s_base: np.ndarray              # [n_internal] complex constant injection of other elements [p.u.]
     load_internal: np.ndarray       # [n_load] internal bus (-1 out of service / unenergized)
     load_factor: np.ndarray         # [n_load] scaling·in_service/sn_mva [1/MVA]
@@ -298,7 +317,30 @@ def _factorize(ybus: sp.csr_matrix, ref: np.ndarray, pv: np.ndarray, v_ref: np.n
         "u_diag_inv": 1.0 / upper.diagonal().astype(complex),
         "c_rhs": c_rhs,
         "v0": v0,
+        "forest": _forest(rhs_pos, l_strict, u_strict),
     }
+
+
+def _forest(rhs_pos: np.ndarray, l_strict: sp.csc_matrix, u_strict: sp.csc_matrix) -> Forest | None:
+    """The factor as a forest, or None when it is not one (meshed grid, permuted rows)."""
+    n = len(rhs_pos)
+    u_rows = sp.csr_matrix(u_strict)
+    l_count, u_count = np.diff(l_strict.indptr), np.diff(u_rows.indptr)
+    if (not np.array_equal(rhs_pos, np.arange(n)) or l_count.max(initial=0) > 1
+            or u_count.max(initial=0) > 1):
+        return None
+    parent = np.full(n, n, dtype=np.int64)
+    u_parent = np.full(n, n, dtype=np.int64)
+    l_val = np.zeros(n, dtype=complex)
+    u_val = np.zeros(n, dtype=complex)
+    has, u_has = l_count == 1, u_count == 1
+    parent[has] = l_strict.indices[l_strict.indptr[:-1][has]]
+    l_val[has] = l_strict.data[l_strict.indptr[:-1][has]]
+    u_parent[u_has] = u_rows.indices[u_rows.indptr[:-1][u_has]]
+    u_val[u_has] = u_rows.data[u_rows.indptr[:-1][u_has]]
+    if not np.array_equal(parent, u_parent):
+        return None
+    return Forest(parent, l_val, u_val)
 
 
 def _element_ends(net, table, lookups, ppci_of_ppc, br_from, br_to, ka_per_pu):
@@ -396,7 +438,8 @@ def solve(
     sgen_p_mw, sgen_q_mvar
         ``[T, n_sgen]`` in ``net.sgen`` order [MW], [Mvar]; None → 0.
     block
-        Steps per kernel block (results do not depend on it); default `default_block`.
+        Steps per kernel block (results do not depend on it); default `default_block`. The
+        radial kernel takes it as steps per parallel task, rounded up to whole lane groups.
     max_iter
         Fixed-point iteration limit per step.
     fallback
@@ -416,8 +459,7 @@ def solve(
 def _solve_parts(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback):
     """`solve` on validated arrays → complex voltages ``[T, n_internal]`` and flags."""
     n_steps = load_p.shape[0]
-    # The kernels write the real and imaginary parts straight into the complex result (as
-    # strided views): combining two float arrays afterwards cost as much as a third of a solve.
+    # The kernel writes each step's row of the complex result whole, with streaming stores.
     v = np.empty((n_steps, grid.n_internal), dtype=complex)
     iterations = np.zeros(n_steps, dtype=np.int32)
     converged = np.zeros(n_steps, dtype=bool)
@@ -433,8 +475,8 @@ def _solve_parts(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback
         sgen_unread = _factor_columns(grid, grid.sgen_internal) < 0
         _require_finite({"load_p_mw": load_p[:, load_unread], "load_q_mvar": load_q[:, load_unread],
                          "sgen_p_mw": sgen_p[:, sgen_unread], "sgen_q_mvar": sgen_q[:, sgen_unread]})
-        _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter,
-                         v.real, v.imag, iterations, converged)
+        _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations,
+                         converged)
         not_finite = np.flatnonzero(iterations == 0)  # the kernel's mark, see solve_fixed_point
         if not_finite.size:
             _require_finite(inputs)
@@ -454,15 +496,30 @@ def _solve_parts(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, fallback
     return v, iterations, converged, solver
 
 
-def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v_re, v_im,
-                     iterations, converged):
+def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v, iterations,
+                     converged):
+    """The fixed-point kernel for every step into ``v`` ([T, n_internal] complex, C-contiguous;
+    rows of non-finite steps are left unwritten) and the ``[T]`` flags."""
     n = len(grid.internal_of_factor)
     load_pos = _factor_columns(grid, grid.load_internal)
     sgen_pos = _factor_columns(grid, grid.sgen_internal)
     s_base = grid.s_base[grid.internal_of_factor]
     zip_shares = np.ascontiguousarray(grid.load_zip)
-    v_re[:, grid.ref] = grid.v_ref.real
-    v_im[:, grid.ref] = grid.v_ref.imag
+    slack = (grid.ref, grid.v_ref.real.copy(), grid.v_ref.imag.copy())
+    if grid.forest is not None and not grid.has_zip and n <= FOREST_MAX_BUSES:
+        forest = grid.forest
+        pf_kernels.solve_fixed_point_forest(
+            load_p, load_q, load_pos, grid.load_factor,
+            sgen_p, sgen_q, sgen_pos, grid.sgen_factor, zip_shares[0], zip_shares[3],
+            s_base.real.copy(), s_base.imag.copy(), grid.c_rhs.real.copy(), grid.c_rhs.imag.copy(),
+            forest.parent, forest.l_val.real.copy(), forest.l_val.imag.copy(),
+            forest.u_val.real.copy(), forest.u_val.imag.copy(),
+            grid.u_diag_inv.real.copy(), grid.u_diag_inv.imag.copy(),
+            grid.v0.real.copy(), grid.v0.imag.copy(), VOLTAGE_TOLERANCE_PU, max_iter,
+            -(-(block or default_block(n)) // LANES), grid.internal_of_factor,
+            *slack, v, iterations, converged,
+        )
+        return
     pf_kernels.solve_fixed_point(
         load_p, load_q, load_pos, grid.load_factor,
         sgen_p, sgen_q, sgen_pos, grid.sgen_factor,
@@ -474,7 +531,7 @@ def _run_fixed_point(grid, load_p, load_q, sgen_p, sgen_q, block, max_iter, v_re
         grid.u_diag_inv.real.copy(), grid.u_diag_inv.imag.copy(),
         grid.v0.real.copy(), grid.v0.imag.copy(), VOLTAGE_TOLERANCE_PU, max_iter,
         block or default_block(n), grid.internal_of_factor,
-        v_re, v_im, iterations, converged,
+        *slack, v, iterations, converged,
     )
 
 

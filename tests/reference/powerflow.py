@@ -91,3 +91,24 @@ def all_finite(a):
 def angle_degree(re, im):
     """Twin of `sim.pf_kernels.angle_degree`."""
     return np.degrees(np.arctan2(im, re))
+
+
+def forest_forward_row(x_re, x_im, j, p, l_re, l_im):
+    """Twin of `sim.pf_simd.forward_row` (rows of ``[bus, lane]`` arrays, updated in place)."""
+    a, b = x_re[j].copy(), x_im[j].copy()
+    x_re[p] = x_re[p] - (l_re * a - l_im * b)
+    x_im[p] = x_im[p] - (l_re * b + l_im * a)
+
+
+def forest_backward_row(x_re, x_im, v_re, v_im, s_re, s_im, change, j, p, u_re, u_im, d_re, d_im,
+                        c_re, c_im):
+    """Twin of `sim.pf_simd.backward_row` (updated in place)."""
+    xr = x_re[j] - (u_re * v_re[p] - u_im * v_im[p])
+    xi = x_im[j] - (u_re * v_im[p] + u_im * v_re[p])
+    nr, ni = xr * d_re - xi * d_im, xr * d_im + xi * d_re
+    d2 = (nr - v_re[j]) ** 2 + (ni - v_im[j]) ** 2
+    change[:] = np.where((change >= d2) | np.isnan(change), change, d2)
+    v_re[j], v_im[j] = nr, ni
+    inv = 1.0 / (nr * nr + ni * ni)
+    x_re[j] = (s_re[j] * nr + s_im[j] * ni) * inv + c_re
+    x_im[j] = (s_re[j] * ni - s_im[j] * nr) * inv + c_im

@@ -6,13 +6,15 @@ import copy
 import dataclasses
 import zlib
 
+import numba
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
 from scenarios.errors import InputError
-from sim import pf_kernels, powerflow
+from sim import pf_kernels, pf_simd, powerflow
+from sim.pf_simd import LANES
 from sim.powerflow import (
     REFERENCE_TOLERANCE_MVA,
     SOLVER_CODES,
@@ -292,17 +294,105 @@ def test_kernel_marks_non_finite_steps_and_solves_the_others_alike(grid_factory)
     v = np.zeros_like(clean.v)
     iterations = np.full(40, -1, dtype=np.int32)
     converged = np.ones(40, dtype=bool)
-    powerflow._run_fixed_point(grid, bad, *injections[1:], 8, 100, v.real, v.imag, iterations,
-                               converged)
+    powerflow._run_fixed_point(grid, bad, *injections[1:], 8, 100, v, iterations, converged)
     assert iterations[3] == iterations[17] == 0 and not converged[[3, 17]].any()
     others = np.setdiff1d(np.arange(40), [3, 17])
     np.testing.assert_array_equal(iterations[others], clean.iterations[others])
     np.testing.assert_array_equal(v[others], clean.v[others])
 
 
-def test_a_step_whose_voltages_turn_nan_is_not_converged(grid_factory):
+def _lu_only(grid):
+    """The same grid solved by the general LU kernel instead of the radial one."""
+    assert grid.forest is not None
+    return dataclasses.replace(grid, forest=None)
+
+
+@pytest.mark.parametrize("source, max_iter", [
+    ("pandapower:cigre_lv", 100), ("pandapower:cigre_lv", 8),
+    ("simbench:1-MV-rural--0-sw", 100), ("simbench:1-MV-rural--0-sw", 6),
+])
+def test_radial_kernel_is_the_lu_kernel_bit_for_bit(grid_factory, source, max_iter):
+    """Steps not a multiple of the lane count, two non-finite steps, and (at an iteration limit
+    near the grid's usual count) steps that stop unconverged next to converged ones: same
+    voltages, counts and flags, for any task size."""
+    net, grid = grid_factory(source)
+    injections = list(random_injections(net, 2 * LANES + 5, seed=12))
+    injections[1] = injections[1].copy()
+    injections[1][[2, LANES + 1], 0] = [np.nan, -np.inf]
+
+    def run(model, block):
+        v = np.zeros((2 * LANES + 5, grid.n_internal), dtype=complex)
+        iterations = np.full(2 * LANES + 5, -1, dtype=np.int32)
+        converged = np.zeros(2 * LANES + 5, dtype=bool)
+        powerflow._run_fixed_point(model, *injections, block, max_iter, v, iterations, converged)
+        return v, iterations, converged
+
+    lu = run(_lu_only(grid), None)
+    assert (lu[1][[2, LANES + 1]] == 0).all() and (lu[1] > 0).sum() == 2 * LANES + 3
+    n_converged = int(lu[2].sum())
+    assert n_converged == 2 * LANES + 3 if max_iter == 100 else 0 < n_converged < 2 * LANES + 3
+    for block in (None, 1, 5 * LANES):
+        for got, want in zip(run(grid, block), lu, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_meshed_grid_takes_the_lu_kernel_and_matches_runpp():
+    net = pn.create_cigre_network_mv()
+    net.switch["closed"] = True  # closes the feeder loops
+    grid = prepare_grid(net)
+    assert grid.forest is None
+    injections = random_injections(net, 3, seed=2)
+    ds = run_timeseries(grid, *injections)
+    assert (ds.solver == SOLVER_CODES["fixed_point"]).all()
+    assert_matches_runpp(net, ds, *injections, steps=range(3))
+
+
+def test_vector_rows_match_twin():
+    """Every lane of the explicit vector rows, including a NaN already in the change."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.normal(size=(4, LANES)) for _ in range(6)]
+    change = rng.uniform(0.0, 1e-3, LANES)
+    change[[0, 7]] = [np.nan, 0.0]
+    scalars = rng.normal(size=6)
+    got = [a.copy() for a in arrays] + [change.copy()]
+    want = [a.copy() for a in arrays] + [change.copy()]
+    _vector_rows(*got, scalars)
+    twin.forest_forward_row(want[0], want[1], 0, 2, scalars[0], scalars[1])
+    twin.forest_backward_row(*want, 1, 3, *scalars)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "unaligned"])
+def test_written_row_is_the_row(offset):
+    """Non-temporal stores where the row is 16-byte aligned, plain ones where not: the same row."""
+    buffer = np.zeros(2 * 3 * 7 + 1)
+    out = buffer[offset:offset + 2 * 3 * 7].view(complex).reshape(3, 7)
+    assert (out.ctypes.data % 16 == 0) == (offset == 0)
+    row = np.arange(14.0) - 3.5
+    _write(out, 1, row)
+    np.testing.assert_array_equal(out[1], row[0::2] + 1j * row[1::2])
+    assert not out[[0, 2]].any()
+
+
+@numba.njit
+def _write(out, t, row):
+    pf_simd.write_row(out, t, row)
+    pf_simd.fence()
+
+
+@numba.njit
+def _vector_rows(x_re, x_im, v_re, v_im, s_re, s_im, change, c):
+    pf_simd.forward_row(x_re, x_im, 0, 2, c[0], c[1])
+    pf_simd.backward_row(x_re, x_im, v_re, v_im, s_re, s_im, change, 1, 3, c[0], c[1], c[2], c[3],
+                         c[4], c[5])
+
+
+@pytest.mark.parametrize("radial", [True, False], ids=["radial-kernel", "lu-kernel"])
+def test_a_step_whose_voltages_turn_nan_is_not_converged(grid_factory, radial):
     """A zero start voltage makes the injection current NaN (0·∞); NaN must not pass as no change."""
     net, grid = grid_factory("pandapower:cigre_lv")
+    grid = grid if radial else _lu_only(grid)
     load_p, load_q, sgen_p, sgen_q = random_injections(net, 3, seed=7)
     v = np.zeros((3, grid.n_internal), dtype=complex)
     iterations = np.zeros(3, dtype=np.int32)
@@ -310,8 +400,8 @@ def test_a_step_whose_voltages_turn_nan_is_not_converged(grid_factory):
     start = grid.v0.copy()
     start[0] = 0.0
     broken = dataclasses.replace(grid, v0=start)
-    powerflow._run_fixed_point(broken, load_p, load_q, sgen_p, sgen_q, None, 20, v.real, v.imag,
-                               iterations, converged)
+    powerflow._run_fixed_point(broken, load_p, load_q, sgen_p, sgen_q, None, 20, v, iterations,
+                               converged)
     assert not converged.any() and (iterations == 20).all()
 
 
