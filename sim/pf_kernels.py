@@ -101,12 +101,12 @@ def _result_row(n_out, ref_col, v_ref_re, v_ref_im):
 
 
 @jit
-def _finish_converged(it, t0, nk, n, tol, max_iter, step_change, last_change, done, v_re, v_im,
-                      out_col, row, v_out, iterations_out, converged_out):
+def _finish_converged(it, remaining, t0, nk, n, tol, max_iter, step_change, last_change, done,
+                      v_re, v_im, out_col, row, v_out, iterations_out, converged_out):
     """Convergence test of every running step after iteration ``it``; a step that stops writes
     its voltages (its whole row of ``v_out``, through ``row``), iteration count and flag.
-    Returns how many steps stopped."""
-    stopped = 0
+    Returns how many of the ``remaining`` steps still run; fences the streamed rows when none
+    does."""
     for k in range(nk):
         if done[k]:
             continue
@@ -121,14 +121,16 @@ def _finish_converged(it, t0, nk, n, tol, max_iter, step_change, last_change, do
         last_change[k] = change
         if ok or it == max_iter:
             done[k] = True
-            stopped += 1
+            remaining -= 1
             iterations_out[t0 + k] = it
             converged_out[t0 + k] = ok
             for j in range(n):
                 row[2 * out_col[j]] = v_re[j, k]
                 row[2 * out_col[j] + 1] = v_im[j, k]
             pf_simd.write_row(v_out, t0 + k, row)
-    return stopped
+    if remaining == 0:
+        pf_simd.fence()
+    return remaining
 
 
 @jit
@@ -264,10 +266,9 @@ def _solve_block(
                 step_change[k] = c if (c >= d2 or c != c) else d2
                 v_re[j, k] = x_re[j, k]
                 v_im[j, k] = x_im[j, k]
-        remaining -= _finish_converged(it, t0, nk, n, tol, max_iter, step_change, last_change,
-                                       done, v_re, v_im, out_col, row, v_out,
-                                       iterations_out, converged_out)
-    pf_simd.fence()
+        remaining = _finish_converged(it, remaining, t0, nk, n, tol, max_iter, step_change,
+                                      last_change, done, v_re, v_im, out_col, row, v_out,
+                                      iterations_out, converged_out)
 
 
 @jit_parallel
@@ -412,10 +413,9 @@ def _solve_forest_group(
             pf_simd.backward_row(x_re, x_im, v_re, v_im, sp_re, sp_im, step_change, j, parent[j],
                                  u_re[j], u_im[j], u_diag_inv_re[j], u_diag_inv_im[j], c_re[j],
                                  c_im[j])
-        remaining -= _finish_converged(it, t0, nk, n, tol, max_iter, step_change, last_change,
-                                       done, v_re, v_im, out_col, row, v_out,
-                                       iterations_out, converged_out)
-    pf_simd.fence()
+        remaining = _finish_converged(it, remaining, t0, nk, n, tol, max_iter, step_change,
+                                      last_change, done, v_re, v_im, out_col, row, v_out,
+                                      iterations_out, converged_out)
 
 
 @jit_parallel
