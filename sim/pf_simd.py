@@ -9,6 +9,10 @@ lane sees the same operations in the same order as the scalar expression written
 docstring (no fused multiply-add, no reassociation), so results are bitwise those of scalar code.
 
 The arrays must be C-contiguous float64 ``[rows, LANES]`` (the radial kernel allocates them).
+
+The module also holds the two other things the kernels need that Numba does not express: working
+arrays on the stack (`stack_doubles`) and result rows written with non-temporal stores
+(`write_row`, `fence`).
 """
 
 from __future__ import annotations
