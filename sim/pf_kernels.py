@@ -36,7 +36,6 @@ jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 jit_parallel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 
 
-
 @jit
 def _assemble_constant_power(t0, nk, load_p, load_q, load_pos, load_factor, sgen_p, sgen_q,
                              sgen_pos, sgen_factor, zip_const_p, zip_const_q, s_base_re, s_base_im,
