@@ -40,9 +40,10 @@ jit_parallel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=
 def _assemble_constant_power(t0, nk, load_p, load_q, load_pos, load_factor, sgen_p, sgen_q,
                              sgen_pos, sgen_factor, zip_const_p, zip_const_q, s_base_re, s_base_im,
                              sp_re, sp_im):
-    """Constant-power bus injections ``sp[j, k]`` [p.u.] of steps ``t0 .. t0 + nk − 1``."""
+    """Constant-power bus injections ``sp[j, k]`` [p.u.] of steps ``t0 .. t0 + nk − 1``; columns
+    past ``nk`` (lanes without a step) get the base injection alone."""
     for j in range(s_base_re.shape[0]):
-        for k in range(nk):
+        for k in range(sp_re.shape[1]):
             sp_re[j, k] = s_base_re[j]
             sp_im[j, k] = s_base_im[j]
     # Step by step, so that the inputs ([time, element], row-major) are read along their rows:
@@ -371,20 +372,15 @@ def _solve_forest_group(
     last_change = numba.carray(pf_simd.stack_doubles(lanes), (lanes,))
     done = np.empty(lanes, dtype=np.bool_)
     row = _result_row(v_out.shape[1], ref_col, v_ref_re, v_ref_im)
-    # Row n is a zero "ground" row: the parent of every root, so roots need no branch.
+    # Row n of v is a zero "ground" row: the parent of every root, so roots need no branch (row n
+    # of the other arrays is written or not, but never read).
     for k in range(lanes):
-        sp_re[n, k] = 0.0
-        sp_im[n, k] = 0.0
         v_re[n, k] = 0.0
         v_im[n, k] = 0.0
     # Lanes past the last step carry the base injection, iterate harmlessly and are never read.
     _assemble_constant_power(t0, nk, load_p, load_q, load_pos, load_factor, sgen_p, sgen_q,
                              sgen_pos, sgen_factor, zip_const_p, zip_const_q, s_base_re, s_base_im,
                              sp_re, sp_im)
-    for j in range(n):
-        for k in range(nk, lanes):
-            sp_re[j, k] = s_base_re[j]
-            sp_im[j, k] = s_base_im[j]
     remaining = _skip_non_finite(t0, nk, n, sp_re, sp_im, done, step_change, iterations_out,
                                  converged_out)
     # Start voltage and the first right-hand side; later ones come out of the backward sweep.
