@@ -236,18 +236,67 @@ def _parse_seeds(seeds: str | None) -> list[int] | None:
     return values
 
 
+StepMinOption = Annotated[
+    int | None, typer.Option("--step-min", min=1, max=1440,
+                             help="Interval of meters with a single reading [min] (each meter's "
+                                  "own interval is otherwise inferred from its readings).")
+]
+TzOption = Annotated[
+    str, typer.Option("--tz", help="Time zone of the meters' local clocks (IANA name).")
+]
+MaxRepairOption = Annotated[
+    int, typer.Option("--max-repair-steps", min=0, help="Longest gap filled by interpolation [steps].")
+]
+MaxKwOption = Annotated[
+    float, typer.Option("--max-kw", min=0.0, help="Largest plausible mean power of one meter [kW].")
+]
+SpikeLevelOption = Annotated[
+    float, typer.Option("--spike-level", min=1.0,
+                        help="Spike: above this multiple of the meter's 99.5th percentile ...")
+]
+SpikeRatioOption = Annotated[
+    float, typer.Option("--spike-ratio", min=1.0, help="... and this multiple of both neighbours.")
+]
+StuckOption = Annotated[
+    int, typer.Option("--stuck-steps", min=2, help="Identical non-zero readings in a row that mean stuck.")
+]
+
+
+def _screening(step_min: int | None, tz: str, max_repair_steps: int, max_kw: float,
+               spike_level: float, spike_ratio: float, stuck_steps: int):
+    from zoneinfo import available_timezones
+
+    from scenarios.errors import InputError
+    from sim.quality import ScreeningConfig
+
+    if tz not in available_timezones():
+        raise InputError(f"--tz: unknown time zone '{tz}' (an IANA name such as Europe/Berlin)")
+    return ScreeningConfig(step_min=step_min, tz=tz, max_repair_steps=max_repair_steps,
+                           max_kw=max_kw, spike_level=spike_level, spike_ratio=spike_ratio,
+                           stuck_steps=stuck_steps)
+
+
 @data_app.command("check")
 def data_check(
     meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the per-customer screening report CSV here.")
     ] = None,
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+    max_repair_steps: MaxRepairOption = 4,
+    max_kw: MaxKwOption = 250.0,
+    spike_level: SpikeLevelOption = 3.0,
+    spike_ratio: SpikeRatioOption = 4.0,
+    stuck_steps: StuckOption = 12,
 ) -> None:
     """Screen interval meter data: gaps, duplicates, negative values, spikes, stuck meters, DST faults."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import check_meter_file
 
-        typer.echo(check_meter_file(meter_file, out))
+        config = _screening(step_min, tz, max_repair_steps, max_kw, spike_level, spike_ratio,
+                            stuck_steps)
+        typer.echo(check_meter_file(meter_file, out, config))
 
 
 @app.command()
@@ -263,13 +312,23 @@ def calibrate(
     buses: Annotated[
         Path | None, typer.Option(help="CSV customer_id,bus giving each customer's bus.")
     ] = None,
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+    max_repair_steps: MaxRepairOption = 4,
+    max_kw: MaxKwOption = 250.0,
+    spike_level: SpikeLevelOption = 3.0,
+    spike_ratio: SpikeRatioOption = 4.0,
+    stuck_steps: StuckOption = 12,
 ) -> None:
     """Fit per-customer load parameters from meter data and write a customers file."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import calibrate_meter_file
 
+        config = _screening(step_min, tz, max_repair_steps, max_kw, spike_level, spike_ratio,
+                            stuck_steps)
         typer.echo(
-            calibrate_meter_file(meter_file, out, weather_file=weather, bus=bus, buses_file=buses)
+            calibrate_meter_file(meter_file, out, weather_file=weather, bus=bus, buses_file=buses,
+                                 config=config)
         )
 
 
