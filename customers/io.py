@@ -140,6 +140,11 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV ({reason})") from None
     frame.columns = [c.strip() for c in frame.columns]
+    return customers_from_frame(frame, path, net)
+
+
+def customers_from_frame(frame: pd.DataFrame, path: Path, net) -> xr.Dataset:
+    """Validate a customers table read as text (`read_customers_csv`); errors name ``path``."""
     for column in REQUIRED_COLUMNS:
         if column not in frame.columns:
             raise _fail(path, None, column, "required column is missing")

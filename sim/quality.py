@@ -35,7 +35,6 @@ Part B" validation and substitution):
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,31 +71,10 @@ class ScreeningConfig:
 
 
 def read_meter_file(path: Path) -> pd.DataFrame:
-    """Read a long-format meter file as strings (CSV, or Parquet if pyarrow is installed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"meter file {path} not found")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        if importlib.util.find_spec("pyarrow") is None:
-            raise InputError(f"meter file {path}: reading Parquet needs pyarrow "
-                             "(pip install pyarrow), or give a CSV")
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 — pyarrow raises many types for a bad file
-            raise InputError(f"meter file {path}: unreadable Parquet ({exc})") from None
-        frame = frame.astype(str)
-    else:
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                on_bad_lines="skip")
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"meter file {path}: unreadable CSV "
-                             f"({str(exc).splitlines()[0]})") from exc
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"meter file {path}: missing column(s) {', '.join(missing)} "
-                         f"(expected {','.join(COLUMNS)})")
-    return frame
+    """Read a meter file as text (any layout of `sim.meter_files`: long, wide, cumulative)."""
+    from sim.meter_files import read_meter_table
+
+    return read_meter_table(Path(path))
 
 
 def screen_meter_data(
