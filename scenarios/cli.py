@@ -332,5 +332,27 @@ def calibrate(
         )
 
 
+@app.command("mv")
+def measure_and_verify(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
+    events: Annotated[Path, typer.Argument(help="Events CSV: date,start,end[,customer_id].")],
+    out: OutOption = Path("mv"),
+    weather: Annotated[
+        Path | None, typer.Option(help="Weather CSV (timestamp,temperature_c,ghi_w_m2): adds the "
+                                       "regression baseline.")
+    ] = None,
+    country: Annotated[str, typer.Option(help="Public holidays of this country (day types).")] = "DE",
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Delivered reduction of past events per meter, by X-of-Y and regression baselines (CSV + plot)."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import mv_meter_file
+
+        config = _screening(step_min, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(mv_meter_file(meter_file, events, out, weather_file=weather, config=config,
+                                 country=country))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

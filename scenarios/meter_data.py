@@ -1,10 +1,11 @@
-"""Meter-data commands: screening (`gridflex data check`) and calibration (`gridflex calibrate`)."""
+"""Meter-data commands: screening (`gridflex data check`), calibration (`gridflex calibrate`), M&V (`gridflex mv`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from scenarios.errors import InputError
@@ -127,3 +128,75 @@ def _bus_map(path: Path | None) -> dict[str, int]:
         raise InputError(f"{path}: line {row + 2}, column 'bus': '{frame['bus'].iloc[row]}' is "
                          "not a bus index")
     return dict(zip(frame["customer_id"].str.strip(), bus.astype(int), strict=True))
+
+
+def mv_meter_file(
+    meter_file: Path,
+    events_file: Path,
+    out: Path,
+    *,
+    weather_file: Path | None = None,
+    config: ScreeningConfig | None = None,
+    country: str = "DE",
+) -> str:
+    """M&V of past events (`scenarios.mv`): write ``mv_events.csv``, ``mv_accuracy.csv`` and
+    ``mv.png`` into the folder ``out``; return a summary (delivered kW per event, best
+    baselines and their accuracy)."""
+    from scenarios.mv import measure_events, read_events
+    from sim.quality import screen_meter_data
+
+    events = read_events(events_file)
+    clean, _ = screen_meter_data(meter_file, config)
+    if clean.empty:
+        raise InputError(f"{meter_file}: no readable meter data")
+    tz = config.tz if config is not None else None
+    temperature = _temperature(weather_file, clean, tz) if weather_file is not None else None
+    result = measure_events(clean, events, events_path=events_file, temperature_c=temperature,
+                            country=country)
+    best = result.events[result.events["best"]]
+    per_event = best.groupby(["date", "window"])["reduction_kw"].agg(["sum", "count"])
+    with staged_output(out) as staging:
+        result.events.to_csv(staging / "mv_events.csv", index=False, float_format="%.6g")
+        result.accuracy.to_csv(staging / "mv_accuracy.csv", index=False, float_format="%.6g")
+        _plot_mv(result, staging / "mv.png")
+    chosen = result.accuracy[result.accuracy["best"]]
+    median = result.accuracy.groupby("baseline")["rrmse_pct"].median()
+    lines = [f"{meter_file}: {len(per_event)} event(s), {clean['customer_id'].nunique()} meters"]
+    lines += [f"  {date} {window}: delivered {row['sum']:,.2f} kW over {int(row['count'])} meter(s)"
+              for (date, window), row in per_event.iterrows()]
+    lines.append("best baseline: " + ", ".join(
+        f"{name} {count}" for name, count in chosen["baseline"].value_counts().items()))
+    lines.append("median relative RMSE on non-event days: " + ", ".join(
+        f"{name} {value:.1f} %" for name, value in median.items()))
+    lines += [f"note: {note}" for note in result.notes]
+    lines.append(f"wrote {out}")
+    return "\n".join(lines)
+
+
+def _plot_mv(result, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    totals = result.events.groupby(["date", "window", "baseline"])["reduction_kw"].sum().unstack()
+    best = (result.events[result.events["best"]].groupby(["date", "window"])["reduction_kw"]
+            .sum().reindex(totals.index))
+    x = np.arange(len(totals))
+    left.bar(x, best.to_numpy(), color="0.75", label="best per meter")
+    for name in totals.columns:
+        left.plot(x, totals[name].to_numpy(), "o", label=name)
+    left.set_xticks(x, [f"{d}\n{w}" for d, w in totals.index], fontsize=7)
+    left.set_ylabel("delivered reduction [kW]")
+    left.set_title("Events")
+    left.legend(fontsize=7)
+    names = sorted(result.accuracy["baseline"].unique())
+    data = [result.accuracy.loc[result.accuracy["baseline"] == n, "rrmse_pct"].dropna().to_numpy()
+            for n in names]
+    right.boxplot(data, tick_labels=names)
+    right.set_ylabel("relative RMSE on non-event days [%]")
+    right.set_title("Baseline accuracy per meter")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
