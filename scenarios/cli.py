@@ -354,5 +354,25 @@ def measure_and_verify(
                                  country=country))
 
 
+credit_app = typer.Typer(help="Credit scoring on a utility's whole payment book.",
+                         no_args_is_help=True)
+app.add_typer(credit_app, name="credit")
+
+
+@credit_app.command("fit")
+def credit_fit(
+    history: Annotated[Path, typer.Argument(help="Payment history CSV of the whole book "
+                                                 "(customer_id,month,bill_eur,paid_eur,days_late).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
+        "scorecard.json"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+) -> None:
+    """Fit the scorecard on the whole book; validate it on the latest month (AUC, KS, Gini, calibration)."""
+    with _errors_to_exit_codes():
+        from scenarios.credit_fit import fit_credit_book_file
+
+        typer.echo(fit_credit_book_file(history, out, seed=seed))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

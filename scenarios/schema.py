@@ -231,6 +231,13 @@ class CreditConfig(_Model):
     policies: dict[Literal["A", "B", "C", "D"], TierPolicy] = Field(
         default_factory=_default_policies, description="Risk decisions per credit tier."
     )
+    scorecard: Path | None = Field(
+        None,
+        description=(
+            "Scorecard JSON fitted on the utility's whole book (`gridflex credit fit`), relative "
+            "to the scenario; it scores the customers instead of a card fitted on the feeder."
+        ),
+    )
 
     @field_validator("tier_min_scores")
     @classmethod
