@@ -342,16 +342,21 @@ def measure_and_verify(
                                        "regression baseline.")
     ] = None,
     country: Annotated[str, typer.Option(help="Public holidays of this country (day types).")] = "DE",
+    rebound_h: Annotated[
+        float, typer.Option("--rebound-h", min=0.25, max=12.0,
+                            help="Hours after an event counted as payback [h].")
+    ] = 2.0,
     step_min: StepMinOption = None,
     tz: TzOption = "Europe/Berlin",
 ) -> None:
-    """Delivered reduction of past events per meter, by X-of-Y and regression baselines (CSV + plot)."""
+    """Delivered reduction of past events per meter, by X-of-Y and regression baselines (CSV + plot);
+    with contracted_kw in the events, the fitted [response] table."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import mv_meter_file
 
         config = _screening(step_min, tz, 4, 250.0, 3.0, 4.0, 12)
         typer.echo(mv_meter_file(meter_file, events, out, weather_file=weather, config=config,
-                                 country=country))
+                                 country=country, rebound_h=rebound_h))
 
 
 credit_app = typer.Typer(help="Credit scoring on a utility's whole payment book.",

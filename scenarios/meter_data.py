@@ -138,10 +138,12 @@ def mv_meter_file(
     weather_file: Path | None = None,
     config: ScreeningConfig | None = None,
     country: str = "DE",
+    rebound_h: float = 2.0,
 ) -> str:
     """M&V of past events (`scenarios.mv`): write ``mv_events.csv``, ``mv_accuracy.csv`` and
-    ``mv.png`` into the folder ``out``; return a summary (delivered kW per event, best
-    baselines and their accuracy)."""
+    ``mv.png`` into the folder ``out`` — and, when the events give ``contracted_kw``, the
+    fitted ``[response]`` table ``response.toml`` (`customers.response_fit`); return a summary
+    (delivered kW per event, best baselines and their accuracy, fitted response)."""
     from scenarios.mv import measure_events, read_events
     from sim.quality import screen_meter_data
 
@@ -152,13 +154,24 @@ def mv_meter_file(
     tz = config.tz if config is not None else None
     temperature = _temperature(weather_file, clean, tz) if weather_file is not None else None
     result = measure_events(clean, events, events_path=events_file, temperature_c=temperature,
-                            country=country)
+                            country=country, rebound_h=rebound_h)
+    response = None
+    if any(np.isfinite(e.contracted_kw) for e in events):
+        from customers.response_fit import fit_response, response_toml
+
+        try:
+            response = fit_response(result.events, rebound_h=rebound_h)
+        except InputError as error:
+            result.notes.append(f"no [response] table: {error}")
     best = result.events[result.events["best"]]
     per_event = best.groupby(["date", "window"])["reduction_kw"].agg(["sum", "count"])
     with staged_output(out) as staging:
         result.events.to_csv(staging / "mv_events.csv", index=False, float_format="%.6g")
         result.accuracy.to_csv(staging / "mv_accuracy.csv", index=False, float_format="%.6g")
         _plot_mv(result, staging / "mv.png")
+        if response is not None:
+            (staging / "response.toml").write_text(response_toml(response, str(events_file)),
+                                                   encoding="utf-8")
     chosen = result.accuracy[result.accuracy["best"]]
     median = result.accuracy.groupby("baseline")["rrmse_pct"].median()
     lines = [f"{meter_file}: {len(per_event)} event(s), {clean['customer_id'].nunique()} meters"]
@@ -168,6 +181,11 @@ def mv_meter_file(
         f"{name} {count}" for name, count in chosen["baseline"].value_counts().items()))
     lines.append("median relative RMSE on non-event days: " + ", ".join(
         f"{name} {value:.1f} %" for name, value in median.items()))
+    if response is not None:
+        lines.append("fitted response: " + ", ".join(
+            f"{name} {response[name]['value']:.3g} ± {response[name]['se']:.2g}"
+            for name in ("performance_mean", "performance_sd", "fatigue_per_event",
+                         "rebound_share")) + " (response.toml)")
     lines += [f"note: {note}" for note in result.notes]
     lines.append(f"wrote {out}")
     return "\n".join(lines)

@@ -18,7 +18,11 @@ relative RMSE is chosen per customer (and window). Meters are handled at their o
 
 Events file: CSV with ``date`` (YYYY-MM-DD), ``start`` and ``end`` (local HH:MM; ``end`` may be
 24:00) and optionally ``customer_id`` (the event applies to that meter only; absent or empty:
-to every meter). Every event day is left out of every meter's reference days.
+to every meter) and ``contracted_kw`` (the curtailment called [kW]; gives each result its
+``delivered_share``). Every event day is left out of every meter's reference days.
+
+Each result also carries ``rebound_kwh``: the energy drawn above the same baseline in the
+``rebound_h`` hours after the event (the payback `customers.response_fit` fits).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Event:
     end: pd.Timedelta
     customer_id: str | None
     line: int
+    contracted_kw: float = float("nan")
 
 
 @dataclass
@@ -92,7 +97,15 @@ def read_events(path: Path) -> list[Event]:
         if end <= start:
             raise InputError(f"{path}, line {line}, column 'end': {row.end} is not after {row.start}")
         cid = str(getattr(row, "customer_id", "")).strip() or None
-        events.append(Event(date=date, start=start, end=end, customer_id=cid, line=line))
+        contracted = float("nan")
+        text = str(getattr(row, "contracted_kw", "")).strip()
+        if text:
+            contracted = pd.to_numeric(text, errors="coerce")
+            if not np.isfinite(contracted) or contracted <= 0:
+                raise InputError(f"{path}, line {line}, column 'contracted_kw': '{text}' is not a "
+                                 "positive number")
+        events.append(Event(date=date, start=start, end=end, customer_id=cid, line=line,
+                            contracted_kw=float(contracted)))
     return events
 
 
@@ -106,7 +119,8 @@ def _time_of_day(path: Path, line: int, column: str, text: str) -> pd.Timedelta:
 
 
 def measure_events(clean: pd.DataFrame, events: list[Event], *, events_path: Path,
-                   temperature_c: pd.Series | None = None, country: str = "DE") -> MVResult:
+                   temperature_c: pd.Series | None = None, country: str = "DE",
+                   rebound_h: float = 2.0) -> MVResult:
     """Delivered reduction of every event for every meter it applies to, by every baseline.
 
     Parameters
@@ -122,6 +136,8 @@ def measure_events(clean: pd.DataFrame, events: list[Event], *, events_path: Pat
         Outdoor temperature [°C] indexed by naive local time, for the regression baseline.
     country
         Public holidays for the day types.
+    rebound_h
+        Hours after each event over which the payback above the baseline is counted [h].
     """
     from sim.calendar import day_types_of_dates
 
@@ -163,6 +179,8 @@ def measure_events(clean: pd.DataFrame, events: list[Event], *, events_path: Pat
                 if event.date not in days:
                     continue
                 d = days.get_loc(event.date)
+                after = slice(window.stop, min(window.stop + int(round(rebound_h * spd / 24)), spd))
+                step_h = step / pd.Timedelta(hours=1)
                 for c, cid in enumerate(ids):
                     if event.customer_id is not None and event.customer_id != cid:
                         continue
@@ -170,16 +188,20 @@ def measure_events(clean: pd.DataFrame, events: list[Event], *, events_path: Pat
                     for b, (name, baseline) in enumerate(baselines.items()):
                         base = float(baseline[c, d, window.start:window.stop].mean())
                         reduction = base - actual
+                        payback = float((load[c, d, after] - baseline[c, d, after]).sum()) * step_h
                         event_rows.append({
                             "customer_id": cid, "date": str(event.date.date()), "window": label,
                             "baseline": name, "best": bool(best[c] == b),
                             "baseline_kw": base, "actual_kw": actual, "reduction_kw": reduction,
-                            "reduction_kwh": reduction * (window.stop - window.start)
-                            * step / pd.Timedelta(hours=1),
+                            "reduction_kwh": reduction * (window.stop - window.start) * step_h,
                             "reduction_pct": reduction / base * 100.0 if base > 0 else np.nan,
+                            "rebound_kwh": payback,
+                            "contracted_kw": event.contracted_kw,
+                            "delivered_share": reduction / event.contracted_kw,
+                            "rrmse_pct": float(scores[name]["rrmse_pct"][c]),
                         })
-    unscored = [e for e in events if e.customer_id is not None
-                and e.customer_id not in set(clean["customer_id"])]
+    known = set(clean["customer_id"].unique())
+    unscored = [e for e in events if e.customer_id is not None and e.customer_id not in known]
     if unscored:
         e = unscored[0]
         raise InputError(f"{events_path}, line {e.line}, column 'customer_id': meter "

@@ -106,3 +106,63 @@ def test_bad_events_exit_1_naming_file_line_field(case, tmp_path, rows, expected
     assert done.exit_code == 1, done.output
     assert expected in done.output and len(done.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+RESPONSE_DAYS = ("2016-05-02", "2016-05-03", "2016-05-04", "2016-05-09", "2016-05-10",
+                 "2016-05-11", "2016-05-12", "2016-05-17", "2016-05-18", "2016-05-19")
+TRUE_RESPONSE = {"performance_mean": 0.8, "performance_sd": 0.1, "fatigue_per_event": 0.03,
+                 "rebound_share": 0.5}
+TOLERANCE = {"performance_mean": 0.04, "performance_sd": 0.04, "fatigue_per_event": 0.015,
+             "rebound_share": 0.12}
+
+
+@pytest.fixture(scope="module")
+def response_case(tmp_path_factory):
+    """80 meters, 10 events each: delivered share N(0.8, 0.1) of the contracted kW, opt-out
+    probability 0.03 per event already called, half the curtailed energy paid back over the
+    2 h after the event."""
+    folder = tmp_path_factory.mktemp("response")
+    time = pd.date_range("2016-03-01", "2016-05-24", freq="15min", inclusive="left")
+    temperature = build_weather(WeatherConfig(), time, seed=3, base_dir=Path("."))[
+        "temperature_c"].values
+    kw = _loads(time, temperature, 80, seed=21)
+    rng = np.random.default_rng(8)
+    in_window = (time.hour >= 17) & (time.hour < 19)
+    after = (time.hour >= 19) & (time.hour < 21)
+    contracted = 0.4 * kw[:, in_window].mean(axis=1)
+    for k, day in enumerate(pd.DatetimeIndex(RESPONSE_DAYS)):
+        on_day = np.asarray(time.normalize() == day)
+        out = rng.random(len(kw)) < TRUE_RESPONSE["fatigue_per_event"] * k
+        share = np.where(out, 0.0, rng.normal(0.8, 0.1, len(kw)))
+        cut = np.minimum(share * contracted, 0.9 * kw[:, on_day & in_window].min(axis=1))
+        kw[:, on_day & in_window] -= cut[:, None]
+        kw[:, on_day & after] += (0.5 * cut * 2.0 / 2.0)[:, None]  # 2 h curtailed, 2 h payback
+    ids = [f"R{i:03d}" for i in range(len(kw))]
+    meter = pd.DataFrame({"customer_id": np.repeat(ids, len(time)),
+                          "timestamp": np.tile(time.strftime("%Y-%m-%d %H:%M"), len(ids)),
+                          "kwh": (kw * 0.25).ravel().round(6)})
+    meter = meter[~meter["timestamp"].str.startswith("2016-03-27 02:")]
+    meter.to_csv(folder / "meter.csv", index=False)
+    events = pd.DataFrame([{"date": d, "start": "17:00", "end": "19:00", "customer_id": cid,
+                            "contracted_kw": round(float(c), 4)}
+                           for d in RESPONSE_DAYS for cid, c in zip(ids, contracted, strict=True)])
+    events.to_csv(folder / "events.csv", index=False)
+    return folder
+
+
+def test_response_parameters_are_recovered(response_case):
+    folder = response_case
+    out = folder / "out"
+    done = runner.invoke(app, ["mv", str(folder / "meter.csv"), str(folder / "events.csv"),
+                               "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    import tomllib
+
+    table = tomllib.loads((out / "response.toml").read_text())["response"]
+    for name, truth in TRUE_RESPONSE.items():
+        assert table[name] == pytest.approx(truth, abs=TOLERANCE[name]), (name, table[name])
+    assert table["rebound_h"] == 2.0
+    # The table is a valid [response] section of a scenario.
+    from scenarios.schema import ResponseConfig
+
+    ResponseConfig(**table)

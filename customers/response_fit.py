@@ -1,0 +1,111 @@
+"""Response parameters fitted from measured events (M&V results of `scenarios.mv`).
+
+From the best baseline's result of every (customer, event) with a contracted curtailment:
+
+- an event is an **opt-out** when the delivered share (reduction / contracted kW) is below
+  `OPT_OUT_SHARE` — halfway between no response and a typical delivery, so that baseline
+  noise rarely flips either;
+- ``performance_mean`` = mean delivered share of the other events; ``performance_sd`` = their
+  spread net of the baseline's own error: ``sd² = var(share) − mean((rrmse·baseline_kw /
+  contracted_kw)²)``, the measurement-error correction of a variance (the baseline's relative
+  RMSE on non-event days is its error on a single event);
+- ``fatigue_per_event`` = slope of the opt-out rate on the number of events already called for
+  that customer (least squares with intercept, the linear opt-out model of
+  `customers.response`), floored at 0;
+- ``rebound_share`` = Σ payback energy above the baseline in the ``rebound_h`` hours after the
+  events / Σ curtailed energy, over delivered events.
+
+Each estimate comes with its standard error and is clipped to the bounds of
+`scenarios.schema.ResponseConfig`; `response_toml` writes the ``[response]`` table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scenarios.errors import InputError
+
+OPT_OUT_SHARE = 0.4
+#: (lowest, highest) allowed by `scenarios.schema.ResponseConfig`.
+BOUNDS = {"performance_mean": (1e-3, 1.0), "performance_sd": (0.0, 0.5),
+          "rebound_share": (0.0, 1.5), "fatigue_per_event": (0.0, 0.5)}
+
+
+def fit_response(events: pd.DataFrame, *, rebound_h: float = 2.0) -> dict[str, dict[str, float]]:
+    """Fit delivered share, its spread, fatigue and rebound from M&V event rows.
+
+    Parameters
+    ----------
+    events
+        Rows of `scenarios.mv.measure_events` (``best``, ``customer_id``, ``date``,
+        ``reduction_kw``, ``reduction_kwh``, ``rebound_kwh``, ``contracted_kw``,
+        ``delivered_share``, ``baseline_kw``, ``rrmse_pct``).
+    rebound_h
+        The payback period the rows were measured over [h] (written to the table).
+
+    Returns
+    -------
+    dict
+        Parameter name → ``{"value": …, "se": …}`` plus ``"events"`` and ``"opt_outs"`` counts.
+    """
+    rows = events[events["best"] & np.isfinite(events["contracted_kw"])].copy()
+    if len(rows) < 10:
+        raise InputError(f"response fit: {len(rows)} measured events with a contracted_kw; "
+                         "need at least 10 (give contracted_kw in the events file)")
+    rows = rows.sort_values(["customer_id", "date"], kind="stable")
+    rows["called_before"] = rows.groupby("customer_id").cumcount()
+    share = rows["delivered_share"].to_numpy(dtype=float)
+    opt_out = share < OPT_OUT_SHARE
+    delivered = rows[~opt_out]
+    s = delivered["delivered_share"].to_numpy(dtype=float)
+    if len(s) < 5:
+        raise InputError(f"response fit: only {len(s)} of {len(rows)} events delivered at least "
+                         f"{OPT_OUT_SHARE:.0%} of the contracted kW; nothing to fit")
+    noise = (delivered["rrmse_pct"].to_numpy(float) / 100.0
+             * delivered["baseline_kw"].to_numpy(float)
+             / delivered["contracted_kw"].to_numpy(float))
+    noise_var = float(np.nanmean(noise**2))
+    variance = float(np.var(s, ddof=1))
+    sd = float(np.sqrt(max(variance - noise_var, 0.0)))
+
+    k = rows["called_before"].to_numpy(dtype=float)
+    design = np.column_stack([np.ones(len(k)), k])
+    coef, *_ = np.linalg.lstsq(design, opt_out.astype(float), rcond=None)
+    resid = opt_out - design @ coef
+    cov = np.linalg.pinv(design.T @ design) * float(resid @ resid) / max(len(k) - 2, 1)
+
+    curtailed = delivered["reduction_kwh"].to_numpy(float)
+    payback = delivered["rebound_kwh"].to_numpy(float)
+    ratio = float(payback.sum() / curtailed.sum()) if curtailed.sum() > 0 else 0.0
+    # Standard error of a ratio estimator (delta method, customers-events as units).
+    ratio_se = float(np.std(payback - ratio * curtailed, ddof=1) * np.sqrt(len(curtailed))
+                     / max(curtailed.sum(), 1e-12))
+    fitted = {
+        "performance_mean": (float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s)))),
+        "performance_sd": (sd, float(sd / np.sqrt(2.0 * max(len(s) - 1, 1)))),
+        "fatigue_per_event": (float(coef[1]), float(np.sqrt(max(cov[1, 1], 0.0)))),
+        "rebound_share": (ratio, ratio_se),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, (value, se) in fitted.items():
+        lo, hi = BOUNDS[name]
+        out[name] = {"value": float(np.clip(value, lo, hi)), "se": se}
+    out["rebound_h"] = {"value": float(rebound_h), "se": 0.0}
+    out["counts"] = {"events": float(len(rows)), "opt_outs": float(opt_out.sum())}
+    return out
+
+
+def response_toml(fit: dict[str, dict[str, float]], source: str) -> str:
+    """The fitted parameters as a ``[response]`` table (standard errors as comments)."""
+    counts = fit["counts"]
+    lines = [f"# Fitted by gridflex mv from {source}: {int(counts['events'])} customer-events, "
+             f"{int(counts['opt_outs'])} opt-outs.",
+             "# Copy into a scenario; the other [response] fields keep their defaults.",
+             "[response]"]
+    for name in ("performance_mean", "performance_sd", "fatigue_per_event", "rebound_share",
+                 "rebound_h"):
+        value, se = fit[name]["value"], fit[name]["se"]
+        comment = f"  # standard error {se:.3g}" if name != "rebound_h" else "  # measured over"
+        lines.append(f"{name} = {value:.4g}{comment}")
+    return "\n".join(lines) + "\n"
