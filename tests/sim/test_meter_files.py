@@ -67,3 +67,18 @@ def test_unknown_layout_names_the_file(tmp_path):
     path.write_text("meter,when,value\nA,2016-01-01 00:00,1\n")
     with pytest.raises(InputError, match="odd.csv: missing column"):
         screen_meter_data(path)
+
+
+def test_parquet_long_and_wide_equal_csv(long_frame, tmp_path):
+    csv = tmp_path / "long.csv"
+    long_frame.to_csv(csv, index=False)
+    typed = long_frame.assign(timestamp=pd.to_datetime(long_frame["timestamp"]),
+                              kwh=long_frame["kwh"].astype(float))
+    typed.to_parquet(tmp_path / "long.parquet", index=False)
+    typed.pivot(index="timestamp", columns="customer_id", values="kwh").reset_index() \
+        .to_parquet(tmp_path / "wide.parquet", index=False)
+    want, _ = _screened(csv)
+    for name in ("long.parquet", "wide.parquet"):
+        got, report = _screened(tmp_path / name)
+        assert sorted(report["customer_id"]) == sorted(IDS), name
+        pd.testing.assert_frame_equal(got, want)
