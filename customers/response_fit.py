@@ -9,9 +9,12 @@ From the best baseline's result of every (customer, event) with a contracted cur
   spread net of the baseline's own error: ``sd² = var(share) − mean((rrmse·baseline_kw /
   contracted_kw)²)``, the measurement-error correction of a variance (the baseline's relative
   RMSE on non-event days is its error on a single event);
-- ``fatigue_per_event`` = slope of the opt-out rate on the number of events already called for
-  that customer (least squares with intercept, the linear opt-out model of
-  `customers.response`), floored at 0;
+- ``fatigue_per_event`` ``f``: `customers.response` lets a customer still taking part opt out
+  for good before event ``b`` (0, 1, …) with probability ``f·b``; the customer's first
+  opt-out ends its participation. With ``n_b`` customers still in before their event ``b`` and
+  ``d_b`` of them opting out there, the least-squares fit of the hazard through the origin,
+  weighted by ``n_b``, is ``f = Σ d_b·b / Σ n_b·b²`` (binomial standard error from the
+  fitted hazards);
 - ``rebound_share`` = Σ payback energy above the baseline in the ``rebound_h`` hours after the
   events / Σ curtailed energy, over delivered events.
 
@@ -69,11 +72,17 @@ def fit_response(events: pd.DataFrame, *, rebound_h: float = 2.0) -> dict[str, d
     variance = float(np.var(s, ddof=1))
     sd = float(np.sqrt(max(variance - noise_var, 0.0)))
 
-    k = rows["called_before"].to_numpy(dtype=float)
-    design = np.column_stack([np.ones(len(k)), k])
-    coef, *_ = np.linalg.lstsq(design, opt_out.astype(float), rcond=None)
-    resid = opt_out - design @ coef
-    cov = np.linalg.pinv(design.T @ design) * float(resid @ resid) / max(len(k) - 2, 1)
+    # Each customer is at risk until its first opt-out (inclusive), then out for good.
+    rows["opt_out"] = opt_out
+    first_out = rows["opt_out"].astype(int).groupby(rows["customer_id"]).cummax()
+    at_risk = (first_out.groupby(rows["customer_id"]).shift(1, fill_value=0) == 0).to_numpy()
+    b = rows["called_before"].to_numpy(dtype=float)[at_risk]
+    d = opt_out[at_risk].astype(float)
+    denominator = float((b**2).sum())
+    fatigue = float((d * b).sum() / denominator) if denominator > 0 else 0.0
+    hazard = np.clip(fatigue * b, 0.0, 1.0)
+    fatigue_se = (float(np.sqrt((b**2 * hazard * (1.0 - hazard)).sum())) / denominator
+                  if denominator > 0 else float("nan"))
 
     curtailed = delivered["reduction_kwh"].to_numpy(float)
     payback = delivered["rebound_kwh"].to_numpy(float)
@@ -84,7 +93,7 @@ def fit_response(events: pd.DataFrame, *, rebound_h: float = 2.0) -> dict[str, d
     fitted = {
         "performance_mean": (float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s)))),
         "performance_sd": (sd, float(sd / np.sqrt(2.0 * max(len(s) - 1, 1)))),
-        "fatigue_per_event": (float(coef[1]), float(np.sqrt(max(cov[1, 1], 0.0)))),
+        "fatigue_per_event": (fatigue, fatigue_se),
         "rebound_share": (ratio, ratio_se),
     }
     out: dict[str, dict[str, float]] = {}

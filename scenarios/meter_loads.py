@@ -113,11 +113,11 @@ def read_measured(scenario: Scenario, net, time: pd.DatetimeIndex) -> MeasuredCu
                              "register": str(register_path)})
     notes = []
     if filled.any():
-        notes.append(f"customers: {int(filled.sum())} steps of {int((filled > 0).sum())} meter(s) "
+        notes.append(f"{int(filled.sum())} steps of {int((filled > 0).sum())} meter(s) "
                      "inside long gaps filled with the meter's mean at that time of day")
     resampled = sorted({float(steps[n]) for n in names} - {step / pd.Timedelta(minutes=1)})
     if resampled:
-        notes.append(f"customers: meter intervals of {', '.join(f'{m:g}' for m in resampled)} min "
+        notes.append(f"meter intervals of {', '.join(f'{m:g}' for m in resampled)} min "
                      f"moved onto {step / pd.Timedelta(minutes=1):g}-min steps (energy conserved)")
     return MeasuredCustomers(population=population, energy_kwh=energy, notes=notes)
 

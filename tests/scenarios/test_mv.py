@@ -118,9 +118,9 @@ TOLERANCE = {"performance_mean": 0.04, "performance_sd": 0.04, "fatigue_per_even
 
 @pytest.fixture(scope="module")
 def response_case(tmp_path_factory):
-    """80 meters, 10 events each: delivered share N(0.8, 0.1) of the contracted kW, opt-out
-    probability 0.03 per event already called, half the curtailed energy paid back over the
-    2 h after the event."""
+    """80 meters, 10 events each: delivered share N(0.8, 0.1) of the contracted kW, opt-out for
+    good with probability 0.03 per event already called, half the curtailed energy paid back
+    over the 2 h after the event."""
     folder = tmp_path_factory.mktemp("response")
     time = pd.date_range("2016-03-01", "2016-05-24", freq="15min", inclusive="left")
     temperature = build_weather(WeatherConfig(), time, seed=3, base_dir=Path("."))[
@@ -130,9 +130,11 @@ def response_case(tmp_path_factory):
     in_window = (time.hour >= 17) & (time.hour < 19)
     after = (time.hour >= 19) & (time.hour < 21)
     contracted = 0.4 * kw[:, in_window].mean(axis=1)
+    out = np.zeros(len(kw), dtype=bool)
     for k, day in enumerate(pd.DatetimeIndex(RESPONSE_DAYS)):
         on_day = np.asarray(time.normalize() == day)
-        out = rng.random(len(kw)) < TRUE_RESPONSE["fatigue_per_event"] * k
+        # customers.response: before event k a participant opts out for good w.p. fatigue·k.
+        out |= rng.random(len(kw)) < TRUE_RESPONSE["fatigue_per_event"] * k
         share = np.where(out, 0.0, rng.normal(0.8, 0.1, len(kw)))
         cut = np.minimum(share * contracted, 0.9 * kw[:, on_day & in_window].min(axis=1))
         kw[:, on_day & in_window] -= cut[:, None]
