@@ -30,6 +30,7 @@ import pandas as pd
 from scenarios.errors import InputError
 
 OPT_OUT_SHARE = 0.4
+MAX_CONDITION = 20.0  # largest condition number at which own and cross are fitted together
 #: (lowest, highest) allowed by `scenarios.schema.ResponseConfig`.
 BOUNDS = {"performance_mean": (1e-3, 1.0), "performance_sd": (0.0, 0.5),
           "rebound_share": (0.0, 1.5), "fatigue_per_event": (0.0, 0.5)}
@@ -118,3 +119,98 @@ def response_toml(fit: dict[str, dict[str, float]], source: str) -> str:
         comment = f"  # standard error {se:.3g}" if name != "rebound_h" else "  # measured over"
         lines.append(f"{name} = {value:.4g}{comment}")
     return "\n".join(lines) + "\n"
+
+
+def fit_tou_elasticity(
+    clean: pd.DataFrame, tou_customers: set[str], switch: pd.Timestamp, old_tariff, new_tariff,
+    *, cross_elasticity: float = 0.04, bootstrap: int = 200, seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Own and cross price elasticities from meter data before and after a tariff change.
+
+    Customers in ``tou_customers`` moved from ``old_tariff`` to ``new_tariff`` at ``switch``;
+    the others stayed (the control group: season and weather cancel in the difference in
+    differences — provided the two groups respond alike to them, e.g. customers moved at
+    random; a group richer in electric heating than the other biases the result). With ``E`` the energy of price segment ``k`` (steps sharing an (old, new)
+    price pair, `customers.response.price_segments`) summed over a group, the response ratio
+
+        ``ρ_k = (E_after / E_before)_moved / (E_after / E_before)_stayed``
+
+    of every segment whose energy fell is, in the model of `customers.response.tou_response`
+    (energy that falls is not topped up by the redistribution), ``ρ_k − 1 = ε_own·r_k +
+    ε_cross·r̄_−k`` with ``r_k`` the log price change and ``r̄_−k`` the hour-weighted mean of the
+    other segments'. Least squares over those segments gives both elasticities when two or more
+    segments fell with price changes that separate the two (condition number of the design at
+    most `MAX_CONDITION`); else ``ε_own`` with ``ε_cross`` held at ``cross_elasticity``, and
+    the result says so. Standard errors: bootstrap over customers.
+
+    Parameters
+    ----------
+    clean
+        Screened long frame (``customer_id``, ``timestamp``, ``kwh``), one interval length.
+    tou_customers
+        IDs of the customers who changed tariff.
+    cross_elasticity
+        Held fixed when only one price segment fell (e.g. the scenario's) [-].
+    switch
+        First day on the new tariff (local midnight).
+    old_tariff, new_tariff
+        `scenarios.schema.Tariff` before and after.
+    """
+    from customers.response import price_segments, step_hours, step_prices
+
+    frame = clean.dropna(subset=["kwh"])
+    hours = step_hours(frame["timestamp"].to_numpy())
+    segment, r, share = price_segments(step_prices(hours, old_tariff),
+                                       step_prices(hours, new_tariff), hours)
+    others = np.array([(share @ r - share[j] * r[j]) / max(1.0 - share[j], 1e-12)
+                       for j in range(len(r))])
+    after = (frame["timestamp"] >= switch).to_numpy()
+    moved = frame["customer_id"].isin(tou_customers).to_numpy()
+    if not moved.any() or moved.all():
+        raise InputError("tou fit: need customers who changed tariff and customers who did not")
+    if not after.any() or after.all():
+        raise InputError(f"tou fit: the meter data must cover days before and after {switch.date()}")
+    ids, customer = np.unique(frame["customer_id"].to_numpy(), return_inverse=True)
+    # energy[customer, period (0 before, 1 after), segment]
+    energy = np.zeros((len(ids), 2, len(r)))
+    np.add.at(energy, (customer, after.astype(int), segment), frame["kwh"].to_numpy(float))
+    group = np.zeros(len(ids), dtype=bool)
+    group[np.unique(customer[moved])] = True
+
+    def solve(weights: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        total = (energy * weights[:, None, None])
+        treated, control = total[group].sum(axis=0), total[~group].sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = (treated[1] / treated[0]) / (control[1] / control[0])
+        fell = [k for k in range(len(r)) if np.isfinite(rho[k]) and rho[k] < 1.0 and r[k] != 0]
+        if not fell:
+            return np.array([np.nan, np.nan]), fell
+        a = np.column_stack([r[fell], others[fell]])
+        # One tariff change rarely separates the two: the other segments' mean change moves
+        # with the segment's own, so the columns are nearly collinear.
+        if len(fell) < 2 or np.linalg.cond(a) > MAX_CONDITION:
+            rest = rho[fell] - 1.0 - cross_elasticity * others[fell]
+            return np.array([float((rest @ r[fell]) / (r[fell] @ r[fell])), np.nan]), fell
+        coef, *_ = np.linalg.lstsq(a, rho[fell] - 1.0, rcond=None)
+        return coef, fell
+
+    estimate, fell = solve(np.ones(len(ids)))
+    if not np.isfinite(estimate[0]):
+        raise InputError("tou fit: no price segment's energy fell among the customers who "
+                         "changed tariff; nothing to fit")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(bootstrap):
+        weights = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids))
+        draws.append(solve(weights.astype(float))[0])
+    draws_array = np.array(draws)
+    spread = np.array([np.std(col[np.isfinite(col)], ddof=1) if np.isfinite(col).sum() > 1
+                       else np.nan for col in draws_array.T])
+    out = {"own_elasticity": {"value": float(np.clip(estimate[0], -1.0, 0.0)),
+                              "se": float(spread[0])},
+           "counts": {"moved": float(group.sum()), "stayed": float((~group).sum()),
+                      "segments_fell": float(len(fell))}}
+    if np.isfinite(estimate[1]):
+        out["cross_elasticity"] = {"value": float(np.clip(estimate[1], 0.0, 1.0)),
+                                   "se": float(spread[1])}
+    return out

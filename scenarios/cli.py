@@ -359,6 +359,28 @@ def measure_and_verify(
                                  country=country, rebound_h=rebound_h))
 
 
+@app.command("tou-fit")
+def tou_fit(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data before and after the switch.")],
+    moved: Annotated[Path, typer.Argument(help="CSV customer_id of the customers who changed tariff "
+                                               "(the other meters are the control group).")],
+    scenario: Annotated[str, typer.Option(help="Scenario whose offers.tariffs name both tariffs.")],
+    old: Annotated[str, typer.Option("--old", help="Tariff before the switch.")],
+    new: Annotated[str, typer.Option("--new", help="Tariff after the switch.")],
+    switch: Annotated[str, typer.Option(help="First day on the new tariff (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="[response] table to write.")] = Path(
+        "response_tou.toml"),
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Fit TOU own/cross price elasticities from meter data before and after a tariff change."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import tou_fit_meter_file
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(tou_fit_meter_file(meter_file, moved, scenario, out, old=old, new=new,
+                                      switch=switch, config=config))
+
+
 credit_app = typer.Typer(help="Credit scoring on a utility's whole payment book.",
                          no_args_is_help=True)
 app.add_typer(credit_app, name="credit")

@@ -218,3 +218,60 @@ def _plot_mv(result, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def tou_fit_meter_file(
+    meter_file: Path,
+    moved_file: Path,
+    scenario_file: str,
+    out: Path,
+    *,
+    old: str,
+    new: str,
+    switch: str,
+    config: ScreeningConfig | None = None,
+) -> str:
+    """TOU elasticities from meter data before and after a tariff change
+    (`customers.response_fit.fit_tou_elasticity`); write a ``[response]`` table to ``out``."""
+    from customers.response_fit import fit_tou_elasticity
+    from scenarios.load import load_scenario
+    from sim.quality import screen_meter_data
+
+    scenario = load_scenario(scenario_file)
+    tariffs = {t.name: t for t in scenario.offers.tariffs}
+    for option, name in (("--old", old), ("--new", new)):
+        if name not in tariffs:
+            raise InputError(f"{option}: tariff '{name}' is not in {scenario_file} "
+                             f"(offers.tariffs: {', '.join(tariffs)})")
+    day = pd.to_datetime(switch, format="%Y-%m-%d", errors="coerce")
+    if pd.isna(day):
+        raise InputError(f"--switch: '{switch}' is not YYYY-MM-DD")
+    try:
+        listed = pd.read_csv(moved_file, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{moved_file}: not a readable CSV ({exc})") from None
+    if "customer_id" not in listed.columns:
+        raise InputError(f"{moved_file}, column 'customer_id': required column is missing")
+    clean, _ = screen_meter_data(meter_file, config)
+    moved = set(listed["customer_id"].str.strip())
+    missing = sorted(moved - set(clean["customer_id"].unique()))
+    if missing:
+        row = int(listed.index[listed["customer_id"].str.strip() == missing[0]][0]) + 2
+        raise InputError(f"{moved_file}, line {row}, column 'customer_id': meter '{missing[0]}' "
+                         f"has no readings in {meter_file}")
+    fit = fit_tou_elasticity(clean, moved, day, tariffs[old], tariffs[new],
+                             cross_elasticity=scenario.response.cross_elasticity)
+    counts = fit.pop("counts")
+    lines = [f"# Fitted by gridflex tou-fit from {meter_file}: {int(counts['moved'])} customers "
+             f"moved {old} -> {new} on {switch}, {int(counts['stayed'])} stayed (control); "
+             f"{int(counts['segments_fell'])} price segment(s) fell.", "[response]"]
+    lines += [f"{name} = {v['value']:.4g}  # standard error {v['se']:.2g}" for name, v in fit.items()]
+    if "cross_elasticity" not in fit:
+        lines.insert(1, "# The price changes do not separate own from cross elasticity: "
+                        f"cross_elasticity held at the scenario's "
+                        f"{scenario.response.cross_elasticity:g}.")
+    with staged_output(out.parent) as staging:
+        (staging / out.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join([*(line for line in lines if line.startswith("#")),
+                      *(f"{n} {v['value']:.4g} ± {v['se']:.2g}" for n, v in fit.items()),
+                      f"wrote {out}"])
