@@ -11,9 +11,11 @@ common step between them; ``step_min`` only when a meter has a single reading), 
 may mix 15-min and hourly meters without either's energy changing; the report gives each
 meter's ``step_min``. A meter whose own readings switch interval length (sustained runs of two
 different steps) is refused with an `InputError` naming the meters: filling the longer
-intervals as gaps would multiply their energy. Checks, in the spirit of the VEE (validation, estimation,
-editing) rules of meter data management (e.g. Ofgem/ELEXON BSCP502, AEMO "Metrology Procedure
-Part B" validation and substitution):
+intervals as gaps would multiply their energy.
+
+Checks, in the spirit of the VEE (validation, estimation, editing) rules of meter data
+management (e.g. Ofgem/ELEXON BSCP502, AEMO "Metrology Procedure Part B" validation and
+substitution):
 
 - unreadable rows (customer, timestamp or value) — dropped and counted, never fatal;
 - duplicates — identical repeats dropped; conflicting repeats keep the first reading;
