@@ -87,7 +87,9 @@ def _from_cumulative(frame: pd.DataFrame) -> pd.DataFrame:
     the two readable neighbours — screening sees it as a longer step (a gap) and fills it.
     """
     reading = pd.to_numeric(frame["reading"].str.strip(), errors="coerce")
-    stamp = pd.to_datetime(frame["timestamp"].str.strip(), errors="coerce", format="ISO8601")
+    # Only to order each meter's readings (UTC for stamps with offsets, naive ones as written).
+    stamp = pd.to_datetime(frame["timestamp"].str.strip(), errors="coerce", format="ISO8601",
+                           utc=True)
     keep = reading.notna() & stamp.notna()
     part = pd.DataFrame({"customer_id": frame["customer_id"].str.strip()[keep],
                          "timestamp": frame["timestamp"].str.strip()[keep],

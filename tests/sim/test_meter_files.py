@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios.errors import InputError
 from sim.quality import screen_meter_data
@@ -82,3 +87,33 @@ def test_parquet_long_and_wide_equal_csv(long_frame, tmp_path):
         got, report = _screened(tmp_path / name)
         assert sorted(report["customer_id"]) == sorted(IDS), name
         pd.testing.assert_frame_equal(got, want)
+
+
+_CELLS = st.one_of(st.sampled_from(["", " ", "MTR-1", "0012", "nan", "2016-01-01 00:00",
+                                    "2016-03-27T02:15:00", "2016-01-01T00:00:00Z", "1e400",
+                                    "-0.5", "0.25", "abc", "2016-13-45", '"', ","]),
+                   st.text(max_size=8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_CELLS, _CELLS, _CELLS), max_size=30),
+       st.sampled_from([("customer_id", "timestamp", "kwh"), ("customer_id", "timestamp",
+                                                               "reading_kwh"),
+                        ("timestamp", "A", "0012")]))
+def test_garbage_meter_files_never_crash(rows, header):
+    """Any text in any layout: screened, or one InputError; never another exception."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "meter.csv"
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        try:
+            clean, report = screen_meter_data(path)
+        except InputError:
+            return
+        assert set(clean["customer_id"]) <= set(report["customer_id"])
