@@ -37,6 +37,7 @@ substitution):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,8 +215,8 @@ def _screen_customer(rows: pd.DataFrame, step: pd.Timedelta, config: ScreeningCo
                      counts: dict[str, int]) -> tuple[pd.DataFrame, dict]:
     rows = rows.sort_values("timestamp", kind="stable")
     counts["rows"] = len(rows) + counts["bad_rows"]
-    years = range(rows["timestamp"].min().year, rows["timestamp"].max().year + 1)
-    transitions = [dst_transition_days(y, config.tz) for y in years]
+    transitions = _transitions(rows["timestamp"].min().year, rows["timestamp"].max().year,
+                               config.tz)
     ts = rows["timestamp"].to_numpy()
     values = rows["kwh"].to_numpy()
 
@@ -305,6 +306,12 @@ def _screen_customer(rows: pd.DataFrame, step: pd.Timedelta, config: ScreeningCo
             "completeness_pct": completeness, "status": status}
     clean = pd.DataFrame({"timestamp": grid.to_numpy(), "kwh": filled, "flag": flag.astype(str)})
     return clean, info
+
+
+@functools.lru_cache(maxsize=64)
+def _transitions(first_year: int, last_year: int, tz: str) -> tuple:
+    """DST transition days of the years (the same for every meter of a file: computed once)."""
+    return tuple(dst_transition_days(y, tz) for y in range(first_year, last_year + 1))
 
 
 def _stamp(day, hour: int) -> np.datetime64:
