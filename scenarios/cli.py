@@ -349,8 +349,8 @@ def measure_and_verify(
     step_min: StepMinOption = None,
     tz: TzOption = "Europe/Berlin",
 ) -> None:
-    """Delivered reduction of past events per meter, by X-of-Y and regression baselines (CSV + plot);
-    with contracted_kw in the events, the fitted [response] table."""
+    """Delivered reduction of past events per meter by X-of-Y and regression baselines (CSV, plot);
+    with contracted_kw in the events also the fitted response table (response.toml)."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import mv_meter_file
 
@@ -368,7 +368,7 @@ def tou_fit(
     old: Annotated[str, typer.Option("--old", help="Tariff before the switch.")],
     new: Annotated[str, typer.Option("--new", help="Tariff after the switch.")],
     switch: Annotated[str, typer.Option(help="First day on the new tariff (YYYY-MM-DD).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="[response] table to write.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Response table (TOML) to write.")] = Path(
         "response_tou.toml"),
     tz: TzOption = "Europe/Berlin",
 ) -> None:
