@@ -10,6 +10,9 @@ sits. Then
   each reading (uniform power): energy per step is exact when the grids align and conserved
   whatever the two interval lengths; steps inside long gaps that screening left empty are
   filled with the meter's mean at that time of day, and the run says how many;
+- the simulated time is naive local time, with the hour clocks skip in spring and one pass of
+  the hour they repeat in autumn: screening interpolates the first and merges the second
+  (mean), and the run says how many readings that touched;
 - the measured series replace the simulated base load of those customers (``p_kw`` = measured
   net import, ``pv_kw`` = 0 since the meter already nets PV, ``q_kvar`` from the register's
   power factor); the flexible device load the scenario's response model curtails is the
@@ -80,7 +83,8 @@ def read_measured(scenario: Scenario, net, time: pd.DatetimeIndex) -> MeasuredCu
                                           ScreeningConfig(tz=cfg.meter_tz))
     except InputError as error:
         raise InputError(f"{meter_path}: {error}") from None
-    steps = report.set_index("customer_id")["step_min"]
+    by_meter = report.set_index("customer_id")
+    steps = by_meter["step_min"]
     series = {cid: part for cid, part in clean.groupby("customer_id", sort=False)}
     names = register["customer_id"].tolist()
     for i, name in enumerate(names):
@@ -115,6 +119,14 @@ def read_measured(scenario: Scenario, net, time: pd.DatetimeIndex) -> MeasuredCu
     if filled.any():
         notes.append(f"{int(filled.sum())} steps of {int((filled > 0).sum())} meter(s) "
                      "inside long gaps filled with the meter's mean at that time of day")
+    # gridflex's time axis is naive local time: it has the hour clocks skip in spring and
+    # one pass of the hour they repeat in autumn (screening fills / merges those readings).
+    filled_dst = int(by_meter.loc[names, "dst_filled"].sum())
+    merged_dst = int(by_meter.loc[names, "dst_merged"].sum())
+    if filled_dst or merged_dst:
+        notes.append(f"clock changes: {filled_dst} readings of the skipped spring hour "
+                     f"interpolated and {merged_dst} repeated autumn readings merged (mean), as "
+                     "the simulated time is naive local time")
     resampled = sorted({float(steps[n]) for n in names} - {step / pd.Timedelta(minutes=1)})
     if resampled:
         notes.append(f"meter intervals of {', '.join(f'{m:g}' for m in resampled)} min "

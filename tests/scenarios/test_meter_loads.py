@@ -158,3 +158,35 @@ def test_register_by_load_element_and_long_gaps_filled(make_scenario, tmp_path):
         cid = METERS[i][0]
         inside = (meter["customer_id"] == cid) & (stamps >= "2016-01-12") & (stamps < "2016-01-14")
         assert measured.energy_kwh[i].sum() == pytest.approx(meter.loc[inside, "kwh"].sum(), rel=1e-9)
+
+
+def test_spring_clock_change_is_filled_and_said(make_scenario, tmp_path):
+    """A local wall-clock meter has no 02:xx readings on 27 March 2016; the simulated naive
+    local day has them: four interpolated readings, said in the notes."""
+    from scenarios.feeder import simulation_time
+    from scenarios.load import load_scenario
+    from scenarios.meter_loads import read_measured
+    from sim.network import load_network
+
+    time = pd.date_range("2016-03-24", "2016-03-30", freq="15min", inclusive="left")
+    kwh = (0.2 + 0.1 * np.sin(np.arange(len(time)) / 7.0)).round(6)
+    meter = pd.DataFrame({"customer_id": "S-1", "timestamp": time.strftime("%Y-%m-%d %H:%M"),
+                          "kwh": kwh.round(6)})
+    skipped = meter["timestamp"].str.startswith("2016-03-27 02:")
+    meter[~skipped].to_csv(tmp_path / "meter.csv", index=False)
+    pd.DataFrame({"customer_id": ["S-1"], "bus": [12], "segment": ["residential"]}).to_csv(
+        tmp_path / "register.csv", index=False)
+    scenario = load_scenario(make_scenario({
+        "time": {"start": "2016-03-26", "days": 2, "step_min": 15},
+        "customers": {"source": "meter", "meter_file": str(tmp_path / "meter.csv"),
+                      "register_file": str(tmp_path / "register.csv"), "count": 5},
+    }))
+    net = load_network(scenario.network.source, base_dir=scenario.base_dir)
+    measured = read_measured(scenario, net, simulation_time(scenario.time))
+    assert "4 readings of the skipped spring hour interpolated" in " ".join(measured.notes)
+    window = (time >= "2016-03-26") & (time < "2016-03-28")
+    # Exactly the meter's own readings plus the hour interpolated from 01:45 to 03:00.
+    hole = np.flatnonzero(skipped.to_numpy())
+    filled = np.interp(hole, [hole[0] - 1, hole[-1] + 1], kwh[[hole[0] - 1, hole[-1] + 1]])
+    own = kwh[window & ~skipped.to_numpy()].sum()
+    assert measured.energy_kwh[0].sum() == pytest.approx(own + filled.sum(), rel=1e-9)
