@@ -38,8 +38,8 @@ def check_meter_file(meter_file: Path, out: Path | None = None,
             f"{minutes:g} min {count} meter(s)" for minutes, count in
             report.loc[report["customer_id"] != UNATTRIBUTED, "step_min"].value_counts()
             .sort_index().items()),
-        "found: " + ", ".join(f"{name} {int(totals[name])}" for name in REPORT_COUNTS
-                              if name != "rows" and totals[name] > 0),
+        "found: " + (", ".join(f"{name} {int(totals[name])}" for name in REPORT_COUNTS
+                               if name != "rows" and totals[name] > 0) or "nothing"),
     ]
     if out is not None:
         lines.append(f"wrote {out}")
