@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -48,7 +49,10 @@ def _reset_peak() -> bool:
 class StageMeter:
     """Resident set at each boundary and the peak within each stage [MB]."""
 
-    def __init__(self) -> None:
+    def __init__(self, trace: bool = False) -> None:
+        self.trace = trace
+        if trace:
+            tracemalloc.start(1)
         self.rows: list[dict] = []
         self.sizes_mb: dict[str, float] = {}
         self._stage = "start (imports, scenario)"
@@ -60,6 +64,18 @@ class StageMeter:
         self.rows.append({"stage": self._stage, "seconds": round(now - self._t0, 2),
                           "peak_mb": round(_status_mb("VmHWM"), 1),
                           "rss_after_mb": round(_status_mb("VmRSS"), 1)})
+        if self.trace:
+            # Python-level (NumPy included) peak within the stage, and the lines holding the
+            # most memory at its end (what the stage leaves alive for the next ones).
+            current, peak = tracemalloc.get_traced_memory()
+            top = tracemalloc.take_snapshot().statistics("lineno")[:6]
+            self.rows[-1].update({
+                "traced_peak_mb": round(peak / 2**20, 1),
+                "traced_after_mb": round(current / 2**20, 1),
+                "held_at_end": [f"{s.traceback[0].filename.rsplit('/', 2)[-2:]}:"
+                                f"{s.traceback[0].lineno} {s.size / 2**20:.0f} MB" for s in top],
+            })
+            tracemalloc.reset_peak()
         _reset_peak()
         self._stage, self._t0 = next_stage, time.perf_counter()
 
@@ -80,12 +96,13 @@ def _nbytes_mb(obj) -> float:
     return round(float(getattr(obj, "nbytes", 0)) / 2**20, 1)
 
 
-def run(customers: int, days: int, source: str | None, scenario_name: str, out: Path) -> dict:
+def run(customers: int, days: int, source: str | None, scenario_name: str, out: Path,
+        trace: bool = False) -> dict:
     from scenarios import outputs, pipeline
     from scenarios import report as report_module
     from scenarios.load import load_scenario
 
-    meter = StageMeter()
+    meter = StageMeter(trace)
     scenario = load_scenario(scenario_name)
     network = scenario.network if source is None else scenario.network.model_copy(
         update={"source": source})
@@ -137,9 +154,11 @@ def main(argv=None) -> None:
     parser.add_argument("--scenario", default="simbench_mv_rural_summer")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--trace", action="store_true",
+                        help="tracemalloc per stage (peak, and the lines holding most at its end); slow")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="gridflex-mem-"))
-    figures = run(args.customers, args.days, args.source, args.scenario, out)
+    figures = run(args.customers, args.days, args.source, args.scenario, out, args.trace)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json is not None:
