@@ -1,0 +1,629 @@
+"""Batched unbalanced (three-phase) power flow for every time step, on pandapower's own model.
+
+``prepare_grid_3ph`` runs pandapower's ``runpp_3ph`` once on a copy of the net and rebuilds, with
+pandapower's own functions and in its order, the three sequence-frame networks that
+``runpp_3ph`` iterates on: the zero-, positive- and negative-sequence bus admittance matrices of
+``pandapower.pd2ppc`` / ``pandapower.pd2ppc_zero`` (lines with ``r0/x0/c0``, transformers with
+their vector group, zero-sequence short-circuit voltage and grounding, the external grid's
+negative- and zero-sequence short-circuit impedance as a shunt at the slack). Loads and static
+generators (balanced ``load``/``sgen`` split into thirds, ``asymmetric_load``/``asymmetric_sgen``
+per phase, wye or delta) become per-phase injection columns, exactly as pandapower's
+``_load_mapping`` reads them.
+
+Buses without injection on chains (at most two neighbours in any sequence) are eliminated
+exactly (Kron reduction: ``Y_KK − Y_KE·Y_EE⁻¹·Y_EK``) and recovered from their neighbours after
+the iteration (``V_E = −Y_EE⁻¹·Y_EK·V_K``): on the IEEE European LV feeder 907 buses become the
+load buses, the slack and the branch points. ``solve_3ph`` runs the Numba kernel
+(`sim.pf3_kernels.solve_sequence_fixed_point`) over all steps; ``run_timeseries_3ph`` returns the
+labelled Dataset: per-phase voltages, the zero-sequence voltage (the model has no separate
+neutral conductor: neutral and earth are one, as in pandapower), the voltage unbalance factor,
+per-phase and neutral line currents, per-phase transformer currents and loadings.
+
+A step the fixed point does not converge is flagged ``converged = False`` (kept, never dropped).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import xarray as xr
+
+from scenarios.errors import InputError
+from sim import pf3_kernels
+from sim.dataset import validate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pandapower.auxiliary import pandapowerNet
+
+VOLTAGE_TOLERANCE_PU = 1e-10
+"""The fixed point stops when its estimated voltage error is below this [p.u.] (largest change
+of a sequence voltage, or the contraction-scaled change, as `sim.powerflow`)."""
+
+ZERO_SEQUENCE_FIELDS = {
+    "line": ("r0_ohm_per_km", "x0_ohm_per_km", "c0_nf_per_km"),
+    "trafo": ("vector_group", "vk0_percent", "vkr0_percent", "mag0_percent", "mag0_rx",
+              "si0_hv_partial"),
+    "ext_grid": ("s_sc_max_mva", "rx_max", "x0x_max", "r0x0_max"),
+}
+"""Data the sequence-frame model needs beyond the balanced one, per in-service element."""
+
+INJECTION_TABLES = ("load", "asymmetric_load", "sgen", "asymmetric_sgen")
+"""Element tables whose power is an input of every step (pandapower ``runpp_3ph`` reads these)."""
+
+# In-service rows of these tables carry power the unbalanced model does not represent per step.
+_UNSUPPORTED_TABLES = (
+    "gen", "ward", "xward", "storage", "motor", "dcline", "trafo3w", "svc", "ssc", "tcsc", "vsc",
+)
+
+# pandapower.auxiliary.Tabc: abc = T_abc · 012
+_A = np.exp(2j * np.pi / 3)
+T_ABC = np.array([[1, 1, 1], [1, _A**2, _A], [1, _A, _A**2]])
+
+
+@dataclass(frozen=True)
+class Grid3ph:
+    """Everything the batched unbalanced solver needs, as plain arrays.
+
+    Internal buses are pandapower's (``net._pd2ppc_lookups['bus']``); ``kept`` of them stay in
+    the iteration, the others are recovered through ``w`` after it. Injection columns: for each
+    table of `INJECTION_TABLES` in order, each element, phases a, b, c (``columns``).
+    """
+
+    net: pandapowerNet
+    base_mva: float
+    bus_index: np.ndarray       # [nb] reported pandapower buses (energized)
+    unenergized_buses: np.ndarray
+    bus_internal: np.ndarray    # [nb]
+    n_internal: int
+    ybus: tuple                 # (Y0, Y1, Y2) csr [n_internal²] [p.u.]
+    yf: tuple                   # (Yf0, Yf1, Yf2) csr [n_branch, n_internal]
+    yt: tuple
+    ref: np.ndarray             # internal slack buses
+    v_ref: np.ndarray           # positive-sequence slack voltage [p.u.]
+    kept: np.ndarray            # [m] internal buses in the iteration
+    eliminated: np.ndarray      # [n_internal − m]
+    w: tuple                    # per sequence csr [n_elim, m]: V_E = w·V_K
+    perm_c: np.ndarray          # [3, m] factor column of each kept bus
+    kernel: dict                # factor and injection arrays passed to the kernel
+    columns: dict               # table → (first column, element count)
+    col_bus: np.ndarray         # [n_col] internal bus (-1 off)
+    col_factor: np.ndarray      # [n_col] [1/MVA]
+    line_ends: tuple            # (ppci branch, element) of in-service lines
+    trafo_ends: tuple
+    line_index: np.ndarray
+    trafo_index: np.ndarray
+    base_kv: np.ndarray         # [n_internal]
+    branch_from: np.ndarray     # [n_branch] internal from / to bus of each ppci branch
+    branch_to: np.ndarray
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.col_bus)
+
+
+def _require_zero_sequence_data(net: pandapowerNet) -> None:
+    """InputError naming the first in-service element that lacks a zero-sequence field."""
+    for table, fields in ZERO_SEQUENCE_FIELDS.items():
+        frame = net[table]
+        if len(frame) == 0:
+            continue
+        active = frame["in_service"].to_numpy(bool)
+        for field in fields:
+            if field not in frame.columns:
+                index = frame.index[np.flatnonzero(active)[0]] if active.any() else None
+                if index is not None:
+                    raise InputError(f"network: {table} {index} has no '{field}' "
+                                     "(zero-sequence data the unbalanced power flow needs)")
+                continue
+            values = frame[field]
+            missing = values.isna().to_numpy() & active
+            if field == "vector_group":
+                missing |= (values.astype(str).str.strip() == "").to_numpy() & active
+            if missing.any():
+                raise InputError(f"network: {table} {frame.index[np.flatnonzero(missing)[0]]} has "
+                                 f"no '{field}' (zero-sequence data the unbalanced power flow needs)")
+
+
+def _check_supported(net: pandapowerNet) -> None:
+    for table in _UNSUPPORTED_TABLES:
+        frame = net[table] if table in net else None
+        if frame is None or not hasattr(frame, "columns") or len(frame) == 0:
+            continue
+        if "in_service" not in frame.columns or frame["in_service"].to_numpy(bool).any():
+            raise InputError(f"network: element table '{table}' is not supported by the "
+                             "unbalanced power flow")
+    if len(net.ext_grid) == 0 or not net.ext_grid.in_service.astype(bool).any():
+        raise InputError("network: no in-service ext_grid (slack)")
+    for table in INJECTION_TABLES:
+        frame = net[table]
+        if len(frame) == 0:
+            continue
+        kind = frame["type"] if "type" in frame.columns else None
+        bad = np.ones(len(frame), bool) if kind is None else ~kind.isin(["wye", "delta"]).to_numpy()
+        bad &= frame["in_service"].to_numpy(bool)
+        if bad.any():
+            raise InputError(f"network: {table} {frame.index[np.flatnonzero(bad)[0]]} field "
+                             "'type' must be 'wye' or 'delta' for the unbalanced power flow")
+    _require_zero_sequence_data(net)
+
+
+def _sequence_models(net: pandapowerNet):
+    """pandapower's three ppci (zero, positive, negative), built as ``runpp_3ph`` builds them."""
+    from pandapower.build_bus import _add_ext_grid_sc_impedance
+    from pandapower.pd2ppc import _pd2ppc_recycle
+    from pandapower.pypower.makeYbus import makeYbus
+
+    _, ppci1 = _pd2ppc_recycle(net, 1, recycle=None)
+    _, ppci2 = _pd2ppc_recycle(net, 2, recycle=None)
+    _add_ext_grid_sc_impedance(net, ppci2)
+    _, ppci0 = _pd2ppc_recycle(net, 0, recycle=None)
+    ppcis = (ppci0, ppci1, ppci2)
+    matrices = [makeYbus(p["baseMVA"], p["bus"], p["branch"]) for p in ppcis]
+    return ppcis, [sp.csr_matrix(m[0]) for m in matrices], [sp.csr_matrix(m[1]) for m in matrices], \
+        [sp.csr_matrix(m[2]) for m in matrices]
+
+
+def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
+    """Build the unbalanced solver model from pandapower's sequence networks (on a copy of ``net``).
+
+    Raises
+    ------
+    InputError
+        An unsupported element is in service, an element lacks zero-sequence data, or pandapower
+        cannot solve the net at its own values.
+    """
+    from pandapower.pf.runpp_3ph import runpp_3ph
+    from pandapower.pypower.bustypes import bustypes
+    from pandapower.pypower.idx_brch import F_BUS, T_BUS
+    from pandapower.pypower.idx_bus import BASE_KV, VA, VM
+
+    _check_supported(net)
+    net = copy.deepcopy(net)
+    try:
+        runpp_3ph(net)
+    except Exception as exc:  # LoadflowNotConverged, singular sequence networks, missing data
+        raise InputError(f"network: pandapower runpp_3ph cannot solve the net at its own values "
+                         f"({type(exc).__name__}: {exc})") from None
+    ppcis, ybus, yf, yt = _sequence_models(net)
+    ppci1 = ppcis[1]
+    base_mva = float(ppci1["baseMVA"])
+    n_int = ybus[1].shape[0]
+    ref, pv, _ = bustypes(ppci1["bus"], ppci1["gen"])
+    if len(pv):
+        raise InputError("network: voltage-controlled buses are not supported by the unbalanced "
+                         "power flow")
+    ref = np.asarray(ref, dtype=np.int64)
+    v_ref = ppci1["bus"][ref, VM].real * np.exp(1j * np.deg2rad(ppci1["bus"][ref, VA].real))
+
+    lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
+
+    def internal_of(buses: np.ndarray) -> np.ndarray:
+        idx = lookup[np.asarray(buses, dtype=np.int64)]
+        return np.where(idx < n_int, idx, -1)
+
+    bus_all = net.bus.index.to_numpy()
+    bus_int_all = internal_of(bus_all)
+    energized = (bus_int_all >= 0) & net.bus.in_service.to_numpy(bool)
+
+    col_bus, col_phase, col_delta, col_factor, columns = _injection_columns(net, internal_of,
+                                                                          base_mva)
+    kept, eliminated, reduced, w = _reduce(ybus, ref, np.unique(col_bus[col_bus >= 0]))
+    kernel, perm_c = _factorize(reduced, kept, ref, v_ref, col_bus, col_phase, col_delta,
+                                col_factor)
+
+    branch_is = np.asarray(ppci1["internal"]["branch_is"], dtype=bool)
+    ppci_of_ppc = np.full(len(branch_is), -1, dtype=np.int64)
+    ppci_of_ppc[np.flatnonzero(branch_is)] = np.arange(int(branch_is.sum()))
+    lookups = net._pd2ppc_lookups["branch"]
+    return Grid3ph(
+        net=net, base_mva=base_mva, bus_index=bus_all[energized],
+        unenergized_buses=bus_all[~energized], bus_internal=bus_int_all[energized],
+        n_internal=n_int, ybus=tuple(ybus), yf=tuple(yf), yt=tuple(yt), ref=ref, v_ref=v_ref,
+        kept=kept, eliminated=eliminated, w=w, perm_c=perm_c, kernel=kernel, columns=columns,
+        col_bus=col_bus, col_factor=col_factor,
+        line_ends=_branch_ends(net, "line", lookups, ppci_of_ppc),
+        trafo_ends=_branch_ends(net, "trafo", lookups, ppci_of_ppc),
+        line_index=net.line.index.to_numpy(), trafo_index=net.trafo.index.to_numpy(),
+        base_kv=ppci1["bus"][:, BASE_KV].real.copy(),
+        branch_from=ppci1["branch"][:, F_BUS].real.astype(np.int64),
+        branch_to=ppci1["branch"][:, T_BUS].real.astype(np.int64),
+    )
+
+
+def _injection_columns(net, internal_of, base_mva):
+    """Per-phase injection columns of `INJECTION_TABLES` (pandapower ``_get_elements``): a
+    consumption of ``p`` [MW] in a column injects ``p·factor`` [p.u.]."""
+    buses, phases, deltas, factors, columns = [], [], [], [], {}
+    start = 0
+    for table in INJECTION_TABLES:
+        frame = net[table]
+        n = len(frame)
+        columns[table] = (start, n)
+        start += 3 * n
+        if n == 0:
+            continue
+        bus = internal_of(frame.bus.to_numpy())
+        on = frame.in_service.to_numpy(bool) & (bus >= 0) & net.bus.in_service.reindex(
+            frame.bus).to_numpy(bool)
+        sign = 1.0 if table.endswith("sgen") else -1.0
+        factor = sign * frame.scaling.to_numpy(float) * on / base_mva
+        delta = (frame["type"] == "delta").to_numpy(bool)
+        buses.append(np.repeat(np.where(on, bus, -1), 3))
+        phases.append(np.tile(np.arange(3), n))
+        deltas.append(np.repeat(delta, 3))
+        factors.append(np.repeat(factor, 3))
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return (cat(buses, np.int64), cat(phases, np.int64), cat(deltas, bool),
+            cat(factors, float), columns)
+
+
+def _reduce(ybus, ref, injection_buses):
+    """Kron reduction of the three sequence networks onto kept buses.
+
+    Kept: slack, injection buses and buses with three or more neighbours in any sequence; the
+    others (series chains and stubs without injection) are eliminated: no fill-in beyond one
+    edge per chain. Returns (kept, eliminated, reduced matrices, recovery matrices ``w``).
+    """
+    pattern = sum(abs(y) for y in ybus).tocsr()
+    pattern.setdiag(0)
+    pattern.eliminate_zeros()
+    degree = np.diff(pattern.indptr)
+    keep = degree >= 3
+    keep[ref] = True
+    keep[injection_buses] = True
+    kept = np.flatnonzero(keep)
+    eliminated = np.flatnonzero(~keep)
+    reduced, w = [], []
+    for s, y in enumerate(ybus):
+        y = y.tocsr()
+        y_kk = y[kept][:, kept]
+        if len(eliminated) == 0:
+            reduced.append(sp.csr_matrix(y_kk))
+            w.append(sp.csr_matrix((0, len(kept)), dtype=complex))
+            continue
+        y_ee = sp.csc_matrix(y[eliminated][:, eliminated])
+        try:
+            lu = spla.splu(y_ee)
+        except RuntimeError:
+            raise InputError(f"network: the {('zero', 'positive', 'negative')[s]}-sequence "
+                             "network has a floating part (no path to earth)") from None
+        x = lu.solve(np.asarray(y[eliminated][:, kept].todense()))
+        reduced.append(sp.csr_matrix(np.asarray(y_kk.todense()) - y[kept][:, eliminated] @ x))
+        w.append(sp.csr_matrix(-x))
+    return kept, eliminated, reduced, tuple(w)
+
+
+def _factorize(reduced, kept, ref, v_ref, col_bus, col_phase, col_delta, col_factor):
+    """LU factors of ``A_0 = Y0_red``, ``A_1`` (``Y1_red``, slack rows identity) and
+    ``A_2 = Y2_red`` packed for the kernel, and the injection slot tables."""
+    m = len(kept)
+    position = np.full(int(max(kept.max(), col_bus.max(initial=0))) + 1, -1, dtype=np.int64)
+    position[kept] = np.arange(m)
+    ref_k = position[ref]
+    is_ref = np.zeros(m, bool)
+    is_ref[ref_k] = True
+    c = np.zeros((3, m), dtype=complex)
+    a1 = sp.diags(is_ref.astype(float)) + sp.diags((~is_ref).astype(float)) @ reduced[1]
+    c[1, ref_k] = v_ref
+    matrices = (reduced[0], sp.csr_matrix(a1), reduced[2])
+    l_ptr = np.zeros((3, m + 1), dtype=np.int64)
+    u_ptr = np.zeros((3, m + 1), dtype=np.int64)
+    l_idx, l_val, u_idx, u_val = [], [], [], []
+    d_inv = np.empty((3, m), dtype=complex)
+    perm_r = np.empty((3, m), dtype=np.int64)
+    perm_c = np.empty((3, m), dtype=np.int64)
+    c_rows = np.empty((3, m), dtype=complex)
+    v0 = np.empty((3, m), dtype=complex)
+    l_off = u_off = 0
+    for s, a in enumerate(matrices):
+        try:
+            lu = spla.splu(sp.csc_matrix(a), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                           options={"SymmetricMode": True})
+        except RuntimeError:
+            raise InputError(f"network: the {('zero', 'positive', 'negative')[s]}-sequence "
+                             "network is singular (a part without path to earth)") from None
+        # SuperLU: Pr·A·Pc = L·U; row i → factor row perm_r[i], column i → factor column perm_c[i]
+        perm_r[s], perm_c[s] = lu.perm_r, lu.perm_c
+        lower = sp.csc_matrix(sp.tril(lu.L, k=-1))
+        upper = sp.csc_matrix(lu.U)
+        strict = sp.csc_matrix(sp.triu(upper, k=1))
+        lower.sort_indices()
+        strict.sort_indices()
+        l_ptr[s] = lower.indptr + l_off
+        u_ptr[s] = strict.indptr + u_off
+        l_off += lower.nnz
+        u_off += strict.nnz
+        l_idx.append(lower.indices)
+        l_val.append(lower.data)
+        u_idx.append(strict.indices)
+        u_val.append(strict.data)
+        d_inv[s] = 1.0 / upper.diagonal()
+        c_rows[s, lu.perm_r] = c[s]
+        v0[s, lu.perm_c] = lu.solve(c[s])
+    slots = np.unique(col_bus[col_bus >= 0])
+    slot_of_bus = np.full(len(position), -1, dtype=np.int64)
+    slot_of_bus[slots] = np.arange(len(slots))
+    col_slot = np.where(col_bus >= 0, slot_of_bus[np.maximum(col_bus, 0)], -1)
+    slot_k = position[slots]
+    l_val_all = np.concatenate(l_val).astype(complex)
+    u_val_all = np.concatenate(u_val).astype(complex)
+    kernel = {
+        "col_slot": col_slot, "col_phase": col_phase, "col_delta": col_delta,
+        "col_factor": col_factor,
+        "slot_pos": np.ascontiguousarray(perm_c[:, slot_k]),
+        "slot_row": np.ascontiguousarray(perm_r[:, slot_k]),
+        "c_re": c_rows.real.copy(), "c_im": c_rows.imag.copy(),
+        "l_ptr": l_ptr, "l_idx": np.concatenate(l_idx).astype(np.int64),
+        "l_re": l_val_all.real.copy(), "l_im": l_val_all.imag.copy(),
+        "u_ptr": u_ptr, "u_idx": np.concatenate(u_idx).astype(np.int64),
+        "u_re": u_val_all.real.copy(), "u_im": u_val_all.imag.copy(),
+        "d_re": d_inv.real.copy(), "d_im": d_inv.imag.copy(),
+        "v0_re": v0.real.copy(), "v0_im": v0.imag.copy(),
+    }
+    return kernel, perm_c
+
+
+def _branch_ends(net, table, lookups, ppci_of_ppc):
+    """(ppci branch, element position) of the table's in-service branches."""
+    if table not in lookups or len(net[table]) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    start, stop = lookups[table]
+    branch = ppci_of_ppc[np.arange(start, stop)]
+    live = branch >= 0
+    return branch[live], np.flatnonzero(live)
+
+
+def phase_injections(grid: Grid3ph, n_steps: int | None = None, **tables) -> tuple:
+    """Per-step injection columns ``(p, q)`` ``[T, n_col]`` [MW], [Mvar] from element series.
+
+    Keywords ``<table>_p_mw`` / ``<table>_q_mvar`` for each table of `INJECTION_TABLES`:
+    ``load`` and ``sgen`` take ``[T, n]`` (three-phase total, split in thirds as pandapower does)
+    or ``[T, n, 3]`` (per phase a, b, c; for a delta element ab, bc, ca); the asymmetric tables
+    take ``[T, n, 3]``. Loads are consumption, sgens production (positive). A table left out is 0.
+    """
+    known = {f"{t}_{x}" for t in INJECTION_TABLES for x in ("p_mw", "q_mvar")}
+    unknown = set(tables) - known
+    if unknown:
+        raise TypeError(f"unknown injection series {sorted(unknown)}")
+    given = [np.asarray(v) for v in tables.values() if v is not None]
+    if n_steps is None:
+        if not given:
+            raise InputError("power flow: no injection series given")
+        n_steps = given[0].shape[0]
+    p = np.zeros((n_steps, grid.n_columns))
+    q = np.zeros((n_steps, grid.n_columns))
+    for table in INJECTION_TABLES:
+        start, n = grid.columns[table]
+        for suffix, out in (("p_mw", p), ("q_mvar", q)):
+            name = f"{table}_{suffix}"
+            value = tables.get(name)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=float)
+            if value.ndim == 2 and not table.startswith("asymmetric") \
+                    and value.shape == (n_steps, n):
+                value = np.repeat(value / 3.0, 3, axis=1).reshape(n_steps, n, 3)
+            if value.shape != (n_steps, n, 3):
+                raise InputError(f"power flow: '{name}' has shape {value.shape}, expected "
+                                 f"({n_steps}, {n}, 3)" + ("" if table.startswith("asymmetric")
+                                                           else f" or ({n_steps}, {n})"))
+            out[:, start:start + 3 * n] = value.reshape(n_steps, 3 * n)
+    if not (np.isfinite(p).all() and np.isfinite(q).all()):
+        bad = np.argwhere(~(np.isfinite(p) & np.isfinite(q)))[0]
+        raise InputError(f"power flow: injection of step {bad[0]} column {bad[1]} is not finite")
+    return p, q
+
+
+def net_injections(grid: Grid3ph, n_steps: int = 1) -> tuple:
+    """The net's own element values as ``n_steps`` identical steps of `phase_injections`."""
+    net = grid.net
+    series = {}
+    for table in INJECTION_TABLES:
+        frame = net[table]
+        if table.startswith("asymmetric"):
+            for x, cols in (("p_mw", ("p_a_mw", "p_b_mw", "p_c_mw")),
+                            ("q_mvar", ("q_a_mvar", "q_b_mvar", "q_c_mvar"))):
+                values = frame[list(cols)].to_numpy(float) if len(frame) else np.zeros((0, 3))
+                series[f"{table}_{x}"] = np.broadcast_to(values, (n_steps, *values.shape))
+        else:
+            for x in ("p_mw", "q_mvar"):
+                values = frame[x].to_numpy(float)
+                series[f"{table}_{x}"] = np.broadcast_to(values, (n_steps, len(values)))
+    return phase_injections(grid, n_steps, **series)
+
+
+@dataclass(frozen=True)
+class Result3ph:
+    """Sequence voltages of the kept buses for every step, and how each step converged."""
+
+    v_kept: np.ndarray      # [T, 3, m] complex sequence voltages (0, 1, 2) of grid.kept [p.u.]
+    iterations: np.ndarray  # [T] int32
+    converged: np.ndarray   # [T] bool
+
+
+def solve_3ph(grid: Grid3ph, p: np.ndarray, q: np.ndarray, *, block: int = 16,
+              max_iter: int = 100) -> Result3ph:
+    """Unbalanced power flow of every step from injection columns (`phase_injections`)."""
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != grid.n_columns or q.shape != p.shape:
+        raise InputError(f"power flow: injection columns have shapes {p.shape}, {q.shape}, "
+                         f"expected (T, {grid.n_columns})")
+    n_steps, m = p.shape[0], len(grid.kept)
+    v_out = np.empty((n_steps, 3, m), dtype=complex)
+    iterations = np.zeros(n_steps, dtype=np.int32)
+    converged = np.zeros(n_steps, dtype=bool)
+    k = grid.kernel
+    pf3_kernels.solve_sequence_fixed_point(
+        p, q, k["col_slot"], k["col_phase"], k["col_delta"], k["col_factor"], k["slot_pos"],
+        k["slot_row"], k["c_re"], k["c_im"], k["l_ptr"], k["l_idx"], k["l_re"], k["l_im"],
+        k["u_ptr"], k["u_idx"], k["u_re"], k["u_im"], k["d_re"], k["d_im"], k["v0_re"],
+        k["v0_im"], VOLTAGE_TOLERANCE_PU, max_iter, block, v_out, iterations, converged)
+    # factor column order → kept order
+    v_kept = np.stack([v_out[:, s, grid.perm_c[s]] for s in range(3)], axis=1)
+    return Result3ph(v_kept, iterations, converged)
+
+
+def sequence_voltages(grid: Grid3ph, v_kept: np.ndarray) -> np.ndarray:
+    """``[T, 3, n_internal]`` complex sequence voltages of every internal bus [p.u.]."""
+    n_steps = v_kept.shape[0]
+    v = np.empty((n_steps, 3, grid.n_internal), dtype=complex)
+    for s in range(3):
+        v[:, s, grid.kept] = v_kept[:, s]
+        if len(grid.eliminated):
+            v[:, s, grid.eliminated] = (grid.w[s] @ v_kept[:, s].T).T
+    return v
+
+
+def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64,
+                       block: int = 16, **series) -> xr.Dataset:
+    """Unbalanced AC power flow for every time step → the labelled Dataset.
+
+    Parameters
+    ----------
+    net_or_grid
+        A pandapower net with zero-sequence data, or a `Grid3ph` from `prepare_grid_3ph`.
+    **series
+        Element series as `phase_injections` takes them (``load_p_mw`` … [MW], [Mvar]).
+    chunk_steps
+        Steps whose full sequence voltages are held at once (bounds working memory).
+    dtype
+        Floating dtype of the ``[time, bus]`` / ``[time, line]`` outputs.
+
+    Returns
+    -------
+    xr.Dataset
+        ``vm_a_pu``, ``vm_b_pu``, ``vm_c_pu``, ``va_a_degree`` …, ``v0_pu`` (zero-sequence
+        voltage magnitude), ``vuf_pct`` (|V2|/|V1|·100) ``[time, bus]``; ``line_i_a_ka`` …,
+        ``line_i_n_ka``, ``line_loading_pct`` (worst phase) ``[time, line]``;
+        ``trafo_loading_pct`` (worst phase, current based) ``[time, trafo]``; ``converged``,
+        ``iterations`` ``[time]``.
+    """
+    grid = net_or_grid if isinstance(net_or_grid, Grid3ph) else prepare_grid_3ph(net_or_grid)
+    p, q = phase_injections(grid, **series)
+    n_steps = p.shape[0]
+    nb, nl, nt = len(grid.bus_index), len(grid.line_index), len(grid.trafo_index)
+    out = {name: np.empty((n_steps, size), dtype=dtype) for name, size in (
+        ("vm_a_pu", nb), ("vm_b_pu", nb), ("vm_c_pu", nb), ("va_a_degree", nb),
+        ("va_b_degree", nb), ("va_c_degree", nb), ("v0_pu", nb), ("vuf_pct", nb),
+        ("line_i_a_ka", nl), ("line_i_b_ka", nl), ("line_i_c_ka", nl), ("line_i_n_ka", nl),
+        ("line_loading_pct", nl), ("trafo_loading_pct", nt))}
+    out["converged"] = np.empty(n_steps, dtype=bool)
+    out["iterations"] = np.empty(n_steps, dtype=np.int32)
+    for t0 in range(0, n_steps, chunk_steps):
+        rows = slice(t0, min(n_steps, t0 + chunk_steps))
+        result = solve_3ph(grid, p[rows], q[rows], block=block)
+        _fill_outputs(grid, sequence_voltages(grid, result.v_kept),
+                      {name: array[rows] for name, array in out.items()})
+        out["converged"][rows] = result.converged
+        out["iterations"][rows] = result.iterations
+    return _to_dataset(grid, out)
+
+
+def _fill_outputs(grid: Grid3ph, v012: np.ndarray, out: dict) -> None:
+    v_bus = v012[:, :, grid.bus_internal]
+    v_abc = np.einsum("ps,tsb->tpb", T_ABC, v_bus)
+    for k, ph in enumerate("abc"):
+        out[f"vm_{ph}_pu"][:] = np.abs(v_abc[:, k])
+        out[f"va_{ph}_degree"][:] = np.degrees(np.angle(v_abc[:, k]))
+    out["v0_pu"][:] = np.abs(v_bus[:, 0])
+    out["vuf_pct"][:] = 100.0 * np.abs(v_bus[:, 2]) / np.abs(v_bus[:, 1])
+    line_i = _branch_phase_currents(grid, v012, grid.line_ends)
+    if line_i is not None:
+        i_from, i_to, from_bus, to_bus, pos = line_i
+        # pandapower 3ph: I [kA] = I [p.u.]·baseMVA·√3 / V_base [kV] (per-phase base power)
+        ka_f = grid.base_mva * np.sqrt(3.0) / grid.base_kv[from_bus]
+        ka_t = grid.base_mva * np.sqrt(3.0) / grid.base_kv[to_bus]
+        i_abc = np.maximum(np.abs(i_from) * ka_f, np.abs(i_to) * ka_t)  # [T, 3, n]
+        i_n = np.maximum(np.abs(i_from.sum(axis=1)) * ka_f, np.abs(i_to.sum(axis=1)) * ka_t)
+        line = grid.net.line
+        rating = (line.max_i_ka * line.df * line.parallel).to_numpy(float)[pos]
+        for name in ("line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
+                     "line_loading_pct"):
+            out[name][:] = 0.0
+        for k, ph in enumerate("abc"):
+            out[f"line_i_{ph}_ka"][:, pos] = i_abc[:, k]
+        out["line_i_n_ka"][:, pos] = i_n
+        out["line_loading_pct"][:, pos] = i_abc.max(axis=1) / rating * 100.0
+    else:
+        for name in ("line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
+                     "line_loading_pct"):
+            out[name][:] = 0.0
+    out["trafo_loading_pct"][:] = 0.0
+    trafo_i = _branch_phase_currents(grid, v012, grid.trafo_ends)
+    if trafo_i is not None:
+        i_hv, i_lv, hv_bus, lv_bus, pos = trafo_i
+        trafo = grid.net.trafo
+        vn_hv = trafo.vn_hv_kv.to_numpy(float)[pos]
+        vn_lv = trafo.vn_lv_kv.to_numpy(float)[pos]
+        hv_ka = np.abs(i_hv) * grid.base_mva * np.sqrt(3.0) / grid.base_kv[hv_bus]
+        lv_ka = np.abs(i_lv) * grid.base_mva * np.sqrt(3.0) / grid.base_kv[lv_bus]
+        # pandapower's "current" loading: max(I_hv·vn_hv, I_lv·vn_lv)·√3/sn, per phase
+        loading = np.maximum(hv_ka * vn_hv, lv_ka * vn_lv) * np.sqrt(3.0) * 100.0 / (
+            trafo.sn_mva * trafo.parallel * trafo.df).to_numpy(float)[pos]
+        out["trafo_loading_pct"][:, pos] = loading.max(axis=1)
+
+
+def _branch_phase_currents(grid, v012, ends):
+    """Phase currents ``[T, 3, n]`` [p.u.] at both ends of the table's in-service branches."""
+    branch, pos = ends
+    if len(branch) == 0:
+        return None
+    i_f = np.stack([(grid.yf[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
+    i_t = np.stack([(grid.yt[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
+    i_f = np.einsum("ps,tsb->tpb", T_ABC, i_f)
+    i_t = np.einsum("ps,tsb->tpb", T_ABC, i_t)
+    return i_f, i_t, grid.branch_from[branch], grid.branch_to[branch], pos
+
+
+_UNITS = {
+    "vm_a_pu": ("p.u.", "phase a voltage magnitude (to neutral = earth)"),
+    "vm_b_pu": ("p.u.", "phase b voltage magnitude"),
+    "vm_c_pu": ("p.u.", "phase c voltage magnitude"),
+    "va_a_degree": ("degree", "phase a voltage angle"),
+    "va_b_degree": ("degree", "phase b voltage angle"),
+    "va_c_degree": ("degree", "phase c voltage angle"),
+    "v0_pu": ("p.u.", "zero-sequence voltage magnitude (neutral-point displacement)"),
+    "vuf_pct": ("%", "voltage unbalance factor |V2|/|V1|"),
+    "line_i_a_ka": ("kA", "phase a current, larger of the two ends"),
+    "line_i_b_ka": ("kA", "phase b current, larger of the two ends"),
+    "line_i_c_ka": ("kA", "phase c current, larger of the two ends"),
+    "line_i_n_ka": ("kA", "neutral (earth return) current 3·I0, larger of the two ends"),
+    "line_loading_pct": ("%", "worst phase current over max_i_ka·df·parallel"),
+    "trafo_loading_pct": ("%", "worst phase current loading over sn_mva (pandapower 'current')"),
+    "converged": ("bool", "step converged"),
+    "iterations": ("1", "fixed-point iterations"),
+}
+
+
+def _to_dataset(grid: Grid3ph, out: dict) -> xr.Dataset:
+    n_steps = len(out["converged"])
+    dims = {name: ("time",) if array.ndim == 1 else ("time", _second_dim(name))
+            for name, array in out.items()}
+    ds = xr.Dataset(
+        {name: (dims[name], array, {"units": _UNITS[name][0], "long_name": _UNITS[name][1]})
+         for name, array in out.items()},
+        coords={"time": np.arange(n_steps), "bus": grid.bus_index.astype(np.int64),
+                "line": grid.line_index.astype(np.int64),
+                "trafo": grid.trafo_index.astype(np.int64)},
+    )
+    ds.attrs.update({
+        "phases": "unbalanced",
+        "steps_not_converged": int(np.count_nonzero(~out["converged"])),
+        "unenergized_buses": grid.unenergized_buses.astype(np.int64).tolist(),
+    })
+    check = ds.assign_coords(time=np.arange(n_steps).astype("datetime64[ns]"))
+    validate(check, dims, stage="powerflow3ph")
+    return ds
+
+
+def _second_dim(name: str) -> str:
+    return "line" if name.startswith("line_") else "trafo" if name.startswith("trafo_") else "bus"
