@@ -267,3 +267,116 @@ def solve_sequence_fixed_point(p, q, col_slot, col_phase, col_delta, col_factor,
         _solve_block(t0, nk, p, q, col_slot, col_phase, col_delta, col_factor, slot_pos, slot_row,
                      c_re, c_im, l_ptr, l_idx, l_re, l_im, u_ptr, u_idx, u_re, u_im, d_re, d_im,
                      v0_re, v0_im, tol, max_iter, v_out, iterations_out, converged_out)
+
+
+@jit
+def _to_phases(x0r, x0i, x1r, x1i, x2r, x2i):
+    """T_abc · (x0, x1, x2) → (a, b, c) as six reals (a² = conj(a))."""
+    ar, ai = _A_RE, _A_IM
+    a1r, a1i = ar * x1r - ai * x1i, ar * x1i + ai * x1r
+    b1r, b1i = ar * x1r + ai * x1i, ar * x1i - ai * x1r
+    a2r, a2i = ar * x2r - ai * x2i, ar * x2i + ai * x2r
+    b2r, b2i = ar * x2r + ai * x2i, ar * x2i - ai * x2r
+    return (x0r + x1r + x2r, x0i + x1i + x2i, x0r + b1r + a2r, x0i + b1i + a2i,
+            x0r + a1r + b2r, x0i + a1i + b2i)
+
+
+@jit_parallel
+def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_internal,
+                  br_from, br_to, y_ff, y_ft, y_tf, y_tt,
+                  line_branch, line_col, line_ka, line_pct, trafo_branch, trafo_col, trafo_pct,
+                  vm_a, vm_b, vm_c, va_a, va_b, va_c, v0_out, vuf_out,
+                  i_a, i_b, i_c, i_n, line_loading, trafo_loading):
+    """Per-phase results of every step from the kept buses' sequence voltages.
+
+    ``v_kept[T, 3, m]``; eliminated buses ``elim`` get ``w[s]·V_K`` (CSR ``[3, n_elim + 1]``
+    pointers into the concatenated ``w_idx``/``w_val``). Branch ``b`` carries
+    ``I_from,s = y_ff[s, b]·V_s[from] + y_ft[s, b]·V_s[to]`` (likewise ``I_to``); a line's phase
+    current is the larger end's ``line_ka[end, l]·|I|``, its neutral current the larger end's
+    ``line_ka·|3·I_0|``, its loading the worst phase's ``line_pct[end, l]·|I|``, a
+    transformer's loading ``max trafo_pct[end, t]·|I|`` over phases and ends.
+    """
+    n_steps = v_kept.shape[0]
+    n_int = kept_of_internal.shape[0]
+    for t in numba.prange(n_steps):
+        v_re = np.empty((3, n_int))
+        v_im = np.empty((3, n_int))
+        for j in range(n_int):
+            k = kept_of_internal[j]
+            if k >= 0:
+                for s in range(3):
+                    v_re[s, j] = v_kept[t, s, k].real
+                    v_im[s, j] = v_kept[t, s, k].imag
+        for s in range(3):
+            for e in range(elim.shape[0]):
+                acc_re = 0.0
+                acc_im = 0.0
+                for q in range(w_ptr[s, e], w_ptr[s, e + 1]):
+                    w = w_val[q]
+                    x = v_kept[t, s, w_idx[q]]
+                    acc_re += w.real * x.real - w.imag * x.imag
+                    acc_im += w.real * x.imag + w.imag * x.real
+                v_re[s, elim[e]] = acc_re
+                v_im[s, elim[e]] = acc_im
+        for i in range(bus_internal.shape[0]):
+            j = bus_internal[i]
+            xar, xai, xbr, xbi, xcr, xci = _to_phases(v_re[0, j], v_im[0, j], v_re[1, j],
+                                                      v_im[1, j], v_re[2, j], v_im[2, j])
+            vm_a[t, i] = math.sqrt(xar * xar + xai * xai)
+            vm_b[t, i] = math.sqrt(xbr * xbr + xbi * xbi)
+            vm_c[t, i] = math.sqrt(xcr * xcr + xci * xci)
+            va_a[t, i] = math.degrees(math.atan2(xai, xar))
+            va_b[t, i] = math.degrees(math.atan2(xbi, xbr))
+            va_c[t, i] = math.degrees(math.atan2(xci, xcr))
+            v0_out[t, i] = math.sqrt(v_re[0, j] ** 2 + v_im[0, j] ** 2)
+            vuf_out[t, i] = 100.0 * math.sqrt((v_re[2, j] ** 2 + v_im[2, j] ** 2)
+                                              / (v_re[1, j] ** 2 + v_im[1, j] ** 2))
+        for c in range(line_loading.shape[1]):
+            i_a[t, c] = 0.0
+            i_b[t, c] = 0.0
+            i_c[t, c] = 0.0
+            i_n[t, c] = 0.0
+            line_loading[t, c] = 0.0
+        for c in range(trafo_loading.shape[1]):
+            trafo_loading[t, c] = 0.0
+        cur = np.empty(6)
+        for group in range(2):
+            branches = line_branch if group == 0 else trafo_branch
+            for e in range(branches.shape[0]):
+                b = branches[e]
+                f = br_from[b]
+                to = br_to[b]
+                worst = 0.0
+                ia = ib = ic = ineutral = 0.0
+                for end in range(2):
+                    for s in range(3):
+                        yf = y_ff[s, b] if end == 0 else y_tf[s, b]
+                        yt = y_ft[s, b] if end == 0 else y_tt[s, b]
+                        cur[2 * s] = (yf.real * v_re[s, f] - yf.imag * v_im[s, f]
+                                      + yt.real * v_re[s, to] - yt.imag * v_im[s, to])
+                        cur[2 * s + 1] = (yf.real * v_im[s, f] + yf.imag * v_re[s, f]
+                                          + yt.real * v_im[s, to] + yt.imag * v_re[s, to])
+                    xar, xai, xbr, xbi, xcr, xci = _to_phases(cur[0], cur[1], cur[2], cur[3],
+                                                              cur[4], cur[5])
+                    ma = math.sqrt(xar * xar + xai * xai)
+                    mb = math.sqrt(xbr * xbr + xbi * xbi)
+                    mc = math.sqrt(xcr * xcr + xci * xci)
+                    if group == 0:
+                        ka = line_ka[end, e]
+                        ia = max(ia, ma * ka)
+                        ib = max(ib, mb * ka)
+                        ic = max(ic, mc * ka)
+                        ineutral = max(ineutral, 3.0 * math.sqrt(cur[0] ** 2 + cur[1] ** 2) * ka)
+                        coef = line_pct[end, e]
+                    else:
+                        coef = trafo_pct[end, e]
+                    worst = max(worst, max(ma, max(mb, mc)) * coef)
+                if group == 0:
+                    c = line_col[e]
+                    i_a[t, c] = ia
+                    i_b[t, c] = ib
+                    i_c[t, c] = ic
+                    i_n[t, c] = ineutral
+                    line_loading[t, c] = worst
+                else:
+                    trafo_loading[t, trafo_col[e]] = worst

@@ -60,11 +60,6 @@ _UNSUPPORTED_TABLES = (
     "gen", "ward", "xward", "storage", "motor", "dcline", "trafo3w", "svc", "ssc", "tcsc", "vsc",
 )
 
-# pandapower.auxiliary.Tabc: abc = T_abc · 012
-_A = np.exp(2j * np.pi / 3)
-T_ABC = np.array([[1, 1, 1], [1, _A**2, _A], [1, _A, _A**2]])
-
-
 @dataclass(frozen=True)
 class Grid3ph:
     """Everything the batched unbalanced solver needs, as plain arrays.
@@ -100,6 +95,7 @@ class Grid3ph:
     base_kv: np.ndarray         # [n_internal]
     branch_from: np.ndarray     # [n_branch] internal from / to bus of each ppci branch
     branch_to: np.ndarray
+    outputs: dict               # arrays of `sim.pf3_kernels.phase_outputs`
 
     @property
     def n_columns(self) -> int:
@@ -220,18 +216,22 @@ def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
     ppci_of_ppc = np.full(len(branch_is), -1, dtype=np.int64)
     ppci_of_ppc[np.flatnonzero(branch_is)] = np.arange(int(branch_is.sum()))
     lookups = net._pd2ppc_lookups["branch"]
+    line_ends = _branch_ends(net, "line", lookups, ppci_of_ppc)
+    trafo_ends = _branch_ends(net, "trafo", lookups, ppci_of_ppc)
+    branch_from = ppci1["branch"][:, F_BUS].real.astype(np.int64)
+    branch_to = ppci1["branch"][:, T_BUS].real.astype(np.int64)
+    base_kv = ppci1["bus"][:, BASE_KV].real.copy()
+    outputs = _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, base_kv,
+                             base_mva, line_ends, trafo_ends, n_int)
     return Grid3ph(
         net=net, base_mva=base_mva, bus_index=bus_all[energized],
         unenergized_buses=bus_all[~energized], bus_internal=bus_int_all[energized],
         n_internal=n_int, ybus=tuple(ybus), yf=tuple(yf), yt=tuple(yt), ref=ref, v_ref=v_ref,
         kept=kept, eliminated=eliminated, w=w, perm_c=perm_c, kernel=kernel, columns=columns,
         col_bus=col_bus, col_factor=col_factor,
-        line_ends=_branch_ends(net, "line", lookups, ppci_of_ppc),
-        trafo_ends=_branch_ends(net, "trafo", lookups, ppci_of_ppc),
+        line_ends=line_ends, trafo_ends=trafo_ends,
         line_index=net.line.index.to_numpy(), trafo_index=net.trafo.index.to_numpy(),
-        base_kv=ppci1["bus"][:, BASE_KV].real.copy(),
-        branch_from=ppci1["branch"][:, F_BUS].real.astype(np.int64),
-        branch_to=ppci1["branch"][:, T_BUS].real.astype(np.int64),
+        base_kv=base_kv, branch_from=branch_from, branch_to=branch_to, outputs=outputs,
     )
 
 
@@ -521,67 +521,69 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
     for t0 in range(0, n_steps, chunk_steps):
         rows = slice(t0, min(n_steps, t0 + chunk_steps))
         result = solve_3ph(grid, p[rows], q[rows], block=block)
-        _fill_outputs(grid, sequence_voltages(grid, result.v_kept),
+        _fill_outputs(grid, result.v_kept,
                       {name: array[rows] for name, array in out.items()})
         out["converged"][rows] = result.converged
         out["iterations"][rows] = result.iterations
     return _to_dataset(grid, out)
 
 
-def _fill_outputs(grid: Grid3ph, v012: np.ndarray, out: dict) -> None:
-    v_bus = v012[:, :, grid.bus_internal]
-    v_abc = np.einsum("ps,tsb->tpb", T_ABC, v_bus)
-    for k, ph in enumerate("abc"):
-        out[f"vm_{ph}_pu"][:] = np.abs(v_abc[:, k])
-        out[f"va_{ph}_degree"][:] = np.degrees(np.angle(v_abc[:, k]))
-    out["v0_pu"][:] = np.abs(v_bus[:, 0])
-    out["vuf_pct"][:] = 100.0 * np.abs(v_bus[:, 2]) / np.abs(v_bus[:, 1])
-    line_i = _branch_phase_currents(grid, v012, grid.line_ends)
-    if line_i is not None:
-        i_from, i_to, from_bus, to_bus, pos = line_i
-        # pandapower 3ph: I [kA] = I [p.u.]·baseMVA·√3 / V_base [kV] (per-phase base power)
-        ka_f = grid.base_mva * np.sqrt(3.0) / grid.base_kv[from_bus]
-        ka_t = grid.base_mva * np.sqrt(3.0) / grid.base_kv[to_bus]
-        i_abc = np.maximum(np.abs(i_from) * ka_f, np.abs(i_to) * ka_t)  # [T, 3, n]
-        i_n = np.maximum(np.abs(i_from.sum(axis=1)) * ka_f, np.abs(i_to.sum(axis=1)) * ka_t)
-        line = grid.net.line
-        rating = (line.max_i_ka * line.df * line.parallel).to_numpy(float)[pos]
-        for name in ("line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
-                     "line_loading_pct"):
-            out[name][:] = 0.0
-        for k, ph in enumerate("abc"):
-            out[f"line_i_{ph}_ka"][:, pos] = i_abc[:, k]
-        out["line_i_n_ka"][:, pos] = i_n
-        out["line_loading_pct"][:, pos] = i_abc.max(axis=1) / rating * 100.0
-    else:
-        for name in ("line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
-                     "line_loading_pct"):
-            out[name][:] = 0.0
-    out["trafo_loading_pct"][:] = 0.0
-    trafo_i = _branch_phase_currents(grid, v012, grid.trafo_ends)
-    if trafo_i is not None:
-        i_hv, i_lv, hv_bus, lv_bus, pos = trafo_i
-        trafo = grid.net.trafo
-        vn_hv = trafo.vn_hv_kv.to_numpy(float)[pos]
-        vn_lv = trafo.vn_lv_kv.to_numpy(float)[pos]
-        hv_ka = np.abs(i_hv) * grid.base_mva * np.sqrt(3.0) / grid.base_kv[hv_bus]
-        lv_ka = np.abs(i_lv) * grid.base_mva * np.sqrt(3.0) / grid.base_kv[lv_bus]
-        # pandapower's "current" loading: max(I_hv·vn_hv, I_lv·vn_lv)·√3/sn, per phase
-        loading = np.maximum(hv_ka * vn_hv, lv_ka * vn_lv) * np.sqrt(3.0) * 100.0 / (
-            trafo.sn_mva * trafo.parallel * trafo.df).to_numpy(float)[pos]
-        out["trafo_loading_pct"][:, pos] = loading.max(axis=1)
+def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict) -> None:
+    """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages (kernel)."""
+    o = grid.outputs
+    pf3_kernels.phase_outputs(
+        np.ascontiguousarray(v_kept), o["kept_of_internal"], grid.eliminated, o["w_ptr"],
+        o["w_idx"], o["w_val"], grid.bus_internal, grid.branch_from, grid.branch_to,
+        o["y_ff"], o["y_ft"], o["y_tf"], o["y_tt"],
+        o["line_branch"], o["line_col"], o["line_ka"], o["line_pct"],
+        o["trafo_branch"], o["trafo_col"], o["trafo_pct"],
+        *(out[name] for name in _OUTPUT_ORDER))
 
 
-def _branch_phase_currents(grid, v012, ends):
-    """Phase currents ``[T, 3, n]`` [p.u.] at both ends of the table's in-service branches."""
-    branch, pos = ends
-    if len(branch) == 0:
-        return None
-    i_f = np.stack([(grid.yf[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
-    i_t = np.stack([(grid.yt[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
-    i_f = np.einsum("ps,tsb->tpb", T_ABC, i_f)
-    i_t = np.einsum("ps,tsb->tpb", T_ABC, i_t)
-    return i_f, i_t, grid.branch_from[branch], grid.branch_to[branch], pos
+_OUTPUT_ORDER = ("vm_a_pu", "vm_b_pu", "vm_c_pu", "va_a_degree", "va_b_degree", "va_c_degree",
+                 "v0_pu", "vuf_pct", "line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
+                 "line_loading_pct", "trafo_loading_pct")
+
+
+def _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, base_kv, base_mva,
+                   line_ends, trafo_ends, n_int) -> dict:
+    """Plain arrays of `sim.pf3_kernels.phase_outputs`: recovery of eliminated buses, branch
+    end admittances per sequence, and per-end kA / percent coefficients."""
+    kept_of_internal = np.full(n_int, -1, dtype=np.int64)
+    kept_of_internal[kept] = np.arange(len(kept))
+    w_ptr = np.zeros((3, len(eliminated) + 1), dtype=np.int64)
+    offset = 0
+    for s in range(3):
+        w_ptr[s] = w[s].indptr + offset
+        offset += w[s].nnz
+    rows = np.arange(len(branch_from))
+    ends = {}
+    for name, matrix, bus in (("y_ff", yf, branch_from), ("y_ft", yf, branch_to),
+                              ("y_tf", yt, branch_from), ("y_tt", yt, branch_to)):
+        ends[name] = np.stack([np.asarray(matrix[s][rows, bus]).ravel() for s in range(3)]
+                              ).astype(complex)
+    # pandapower 3ph: I [kA] = I [p.u.]·baseMVA·√3 / V_base [kV] (per-phase base power)
+    ka_per_pu = base_mva * np.sqrt(3.0) / base_kv
+    line_branch, line_col = line_ends
+    line_ka = np.stack([ka_per_pu[branch_from[line_branch]], ka_per_pu[branch_to[line_branch]]])
+    rating = (net.line.max_i_ka * net.line.df * net.line.parallel).to_numpy(float)[line_col]
+    line_pct = np.divide(100.0 * line_ka, rating, out=np.full_like(line_ka, np.inf),
+                         where=rating != 0)
+    trafo_branch, trafo_col = trafo_ends
+    trafo = net.trafo.iloc[trafo_col]
+    # pandapower's "current" loading: max(I_hv·vn_hv, I_lv·vn_lv)·√3/sn per phase
+    per_sn = np.sqrt(3.0) * 100.0 / (trafo.sn_mva * trafo.parallel * trafo.df).to_numpy(float)
+    trafo_pct = np.stack([ka_per_pu[branch_from[trafo_branch]] * trafo.vn_hv_kv.to_numpy(float),
+                          ka_per_pu[branch_to[trafo_branch]] * trafo.vn_lv_kv.to_numpy(float)]
+                         ) * per_sn
+    return {
+        "kept_of_internal": kept_of_internal, "w_ptr": w_ptr,
+        "w_idx": np.concatenate([w[s].indices for s in range(3)]).astype(np.int64),
+        "w_val": np.concatenate([w[s].data for s in range(3)]).astype(complex),
+        **ends, "line_branch": line_branch, "line_col": line_col, "line_ka": line_ka,
+        "line_pct": line_pct, "trafo_branch": trafo_branch, "trafo_col": trafo_col,
+        "trafo_pct": np.ascontiguousarray(trafo_pct),
+    }
 
 
 _UNITS = {

@@ -62,3 +62,37 @@ def sequence_fixed_point_step(ybus, ref, v_ref, s_wye, s_delta, tol, max_iter):
         if ok or it == max_iter:
             return v, it, bool(ok)
     raise AssertionError("unreachable")
+
+
+def phase_outputs(v012, bus_internal, branch_from, branch_to, yf, yt, line_branch, line_col,
+                  line_ka, line_pct, trafo_branch, trafo_col, trafo_pct, n_line, n_trafo):
+    """Twin of `sim.pf3_kernels.phase_outputs` from full sequence voltages ``v012[T, 3, n]``."""
+    v_bus = v012[:, :, bus_internal]
+    v_abc = np.einsum("ps,tsb->tpb", T_ABC, v_bus)
+    out = {f"vm_{ph}_pu": np.abs(v_abc[:, k]) for k, ph in enumerate("abc")}
+    out.update({f"va_{ph}_degree": np.degrees(np.angle(v_abc[:, k])) for k, ph in enumerate("abc")})
+    out["v0_pu"] = np.abs(v_bus[:, 0])
+    out["vuf_pct"] = 100.0 * np.abs(v_bus[:, 2]) / np.abs(v_bus[:, 1])
+
+    def currents(branch):
+        i_f = np.stack([(yf[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
+        i_t = np.stack([(yt[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
+        return np.einsum("ps,tsb->tpb", T_ABC, i_f), np.einsum("ps,tsb->tpb", T_ABC, i_t)
+
+    n_steps = v012.shape[0]
+    i_f, i_t = currents(line_branch)
+    i_abc = np.maximum(np.abs(i_f) * line_ka[0], np.abs(i_t) * line_ka[1])
+    for k, ph in enumerate("abc"):
+        out[f"line_i_{ph}_ka"] = np.zeros((n_steps, n_line))
+        out[f"line_i_{ph}_ka"][:, line_col] = i_abc[:, k]
+    out["line_i_n_ka"] = np.zeros((n_steps, n_line))
+    out["line_i_n_ka"][:, line_col] = np.maximum(np.abs(i_f.sum(axis=1)) * line_ka[0],
+                                                 np.abs(i_t.sum(axis=1)) * line_ka[1])
+    out["line_loading_pct"] = np.zeros((n_steps, n_line))
+    out["line_loading_pct"][:, line_col] = np.maximum(
+        np.abs(i_f) * line_pct[0], np.abs(i_t) * line_pct[1]).max(axis=1)
+    i_f, i_t = currents(trafo_branch)
+    out["trafo_loading_pct"] = np.zeros((n_steps, n_trafo))
+    out["trafo_loading_pct"][:, trafo_col] = np.maximum(
+        np.abs(i_f) * trafo_pct[0], np.abs(i_t) * trafo_pct[1]).max(axis=1)
+    return out
