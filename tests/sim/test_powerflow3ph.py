@@ -27,6 +27,10 @@ VA_ATOL_DEGREE = 1e-4
 VUF_ATOL_PCT = 1e-5          # |ΔVUF| in percentage points
 CURRENT_ATOL_KA = 1e-7
 KERNEL_TWIN_ATOL_PU = 1e-9   # reduced, reordered kernel vs full-network twin: both within 1e-10
+# Output kernel vs NumPy twin: branch currents are differences of nearly equal terms (large series
+# admittances), so the two summation orders differ by ~1e-12 kA; voltages agree to ~1e-15.
+OUTPUT_TWIN_RTOL = 1e-9
+OUTPUT_TWIN_ATOL = {"%": 1e-8, "kA": 1e-10, "p.u.": 1e-10, "degree": 1e-10}  # per output unit
 IEEE_CASES = ("on_peak_566", "off_peak_1", "off_peak_1440")
 PHASE_COLUMNS = {"p": ["p_a_mw", "p_b_mw", "p_c_mw"], "q": ["q_a_mvar", "q_b_mvar", "q_c_mvar"]}
 
@@ -231,4 +235,5 @@ def test_output_kernel_matches_twin():
         o["line_pct"], o["trafo_branch"], o["trafo_col"], o["trafo_pct"], len(net.line),
         len(net.trafo))
     for name, values in expected.items():
-        np.testing.assert_allclose(ds[name].values, values, rtol=1e-12, atol=1e-14, err_msg=name)
+        np.testing.assert_allclose(ds[name].values, values, rtol=OUTPUT_TWIN_RTOL,
+                                   atol=OUTPUT_TWIN_ATOL[ds[name].attrs["units"]], err_msg=name)
