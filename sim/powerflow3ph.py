@@ -505,7 +505,8 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
         voltage magnitude), ``vuf_pct`` (|V2|/|V1|·100) ``[time, bus]``; ``line_i_a_ka`` …,
         ``line_i_n_ka``, ``line_loading_pct`` (worst phase) ``[time, line]``;
         ``trafo_loading_pct`` (worst phase, current based) ``[time, trafo]``; ``converged``,
-        ``iterations`` ``[time]``.
+        ``iterations``, ``p_slack_mw``, ``q_slack_mvar`` ``[time]``; ``vm_pu`` ``[time, bus]``
+        is the phase farthest from 1 p.u. (what the balanced limits and satisfaction read).
     """
     grid = net_or_grid if isinstance(net_or_grid, Grid3ph) else prepare_grid_3ph(net_or_grid)
     p, q = phase_injections(grid, **series)
@@ -516,6 +517,9 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
         ("va_b_degree", nb), ("va_c_degree", nb), ("v0_pu", nb), ("vuf_pct", nb),
         ("line_i_a_ka", nl), ("line_i_b_ka", nl), ("line_i_c_ka", nl), ("line_i_n_ka", nl),
         ("line_loading_pct", nl), ("trafo_loading_pct", nt))}
+    out["vm_pu"] = np.empty((n_steps, nb), dtype=dtype)
+    out["p_slack_mw"] = np.empty(n_steps)
+    out["q_slack_mvar"] = np.empty(n_steps)
     out["converged"] = np.empty(n_steps, dtype=bool)
     out["iterations"] = np.empty(n_steps, dtype=np.int32)
     for t0 in range(0, n_steps, chunk_steps):
@@ -523,9 +527,38 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
         result = solve_3ph(grid, p[rows], q[rows], block=block)
         _fill_outputs(grid, result.v_kept,
                       {name: array[rows] for name, array in out.items()})
+        s_slack = slack_power_mva(grid, result.v_kept, p[rows], q[rows])
+        out["p_slack_mw"][rows] = s_slack.real
+        out["q_slack_mvar"][rows] = s_slack.imag
         out["converged"][rows] = result.converged
         out["iterations"][rows] = result.iterations
+    # The phase farthest from nominal: what a single-phase customer there sees at worst.
+    phases = np.stack([out["vm_a_pu"], out["vm_b_pu"], out["vm_c_pu"]])
+    worst = np.argmax(np.abs(phases - 1.0), axis=0)
+    out["vm_pu"][:] = np.take_along_axis(phases, worst[None], axis=0)[0]
+    del phases, worst
     return _to_dataset(grid, out)
+
+
+def slack_power_mva(grid: Grid3ph, v_kept: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Complex three-phase power the external grid(s) supply per step [MVA]:
+    ``3·Σ_s V_s·conj(I_s)`` over the branch ends at the slack buses (``Σ_phases V·conj(I) =
+    3·Σ_seq V·conj(I)``) plus the injection columns at the slack buses."""
+    at_ref_f = np.flatnonzero(np.isin(grid.branch_from, grid.ref))
+    at_ref_t = np.flatnonzero(np.isin(grid.branch_to, grid.ref))
+    v = sequence_voltages(grid, v_kept)
+    total = np.zeros(v_kept.shape[0], dtype=complex)
+    for s in range(3):
+        vs = v[:, s]
+        for rows, matrix, ends in ((at_ref_f, grid.yf[s], grid.branch_from),
+                                   (at_ref_t, grid.yt[s], grid.branch_to)):
+            if len(rows) == 0:
+                continue
+            current = (matrix[rows] @ vs.T).T
+            total += 3.0 * (vs[:, ends[rows]] * np.conj(current)).sum(axis=1)
+    on_ref = np.isin(grid.col_bus, grid.ref)
+    total -= (p[:, on_ref] + 1j * q[:, on_ref]) @ grid.col_factor[on_ref]
+    return total * grid.base_mva
 
 
 def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict) -> None:
@@ -601,6 +634,9 @@ _UNITS = {
     "line_i_n_ka": ("kA", "neutral (earth return) current 3·I0, larger of the two ends"),
     "line_loading_pct": ("%", "worst phase current over max_i_ka·df·parallel"),
     "trafo_loading_pct": ("%", "worst phase current loading over sn_mva (pandapower 'current')"),
+    "vm_pu": ("p.u.", "voltage of the phase farthest from nominal (worst phase)"),
+    "p_slack_mw": ("MW", "active power supplied by the ext_grid(s), three phases"),
+    "q_slack_mvar": ("Mvar", "reactive power supplied by the ext_grid(s), three phases"),
     "converged": ("bool", "step converged"),
     "iterations": ("1", "fixed-point iterations"),
 }

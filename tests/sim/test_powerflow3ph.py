@@ -26,6 +26,7 @@ VM_ATOL_PU = 1e-6            # per-phase |Δvm| vs pandapower runpp_3ph (the iss
 VA_ATOL_DEGREE = 1e-4
 VUF_ATOL_PCT = 1e-5          # |ΔVUF| in percentage points
 CURRENT_ATOL_KA = 1e-7
+POWER_ATOL_MW = 1e-6         # ext_grid P and Q (three phases)
 KERNEL_TWIN_ATOL_PU = 1e-9   # reduced, reordered kernel vs full-network twin: both within 1e-10
 # Output kernel vs NumPy twin: branch currents are differences of nearly equal terms (large series
 # admittances), so the two summation orders differ by ~1e-12 kA; voltages agree to ~1e-15.
@@ -61,6 +62,15 @@ def assert_matches_runpp_3ph(net, result):
         np.testing.assert_allclose(result[f"line_i_{ph}_ka"], ref.res_line_3ph[f"i_{ph}_ka"],
                                    rtol=0, atol=CURRENT_ATOL_KA)
     np.testing.assert_allclose(result.vuf_pct, res_bus.unbalance_percent, rtol=0, atol=VUF_ATOL_PCT)
+    phases = res_bus[["vm_a_pu", "vm_b_pu", "vm_c_pu"]].to_numpy()
+    worst = phases[np.arange(len(phases)), np.argmax(np.abs(phases - 1.0), axis=1)]
+    np.testing.assert_allclose(result.vm_pu, worst, rtol=0, atol=VM_ATOL_PU)
+    slack = ref.res_ext_grid_3ph
+    np.testing.assert_allclose(float(result.p_slack_mw), slack[["p_a_mw", "p_b_mw", "p_c_mw"]]
+                               .to_numpy().sum(), rtol=0, atol=POWER_ATOL_MW)
+    np.testing.assert_allclose(float(result.q_slack_mvar), slack[["q_a_mvar", "q_b_mvar",
+                                                                  "q_c_mvar"]].to_numpy().sum(),
+                               rtol=0, atol=POWER_ATOL_MW)
     np.testing.assert_allclose(result.line_i_n_ka, ref.res_line_3ph.i_n_ka, rtol=0,
                                atol=CURRENT_ATOL_KA)
     np.testing.assert_allclose(result.line_loading_pct, ref.res_line_3ph.loading_percent,
