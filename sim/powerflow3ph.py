@@ -135,16 +135,6 @@ def _check_supported(net: pandapowerNet) -> None:
                              "unbalanced power flow")
     if len(net.ext_grid) == 0 or not net.ext_grid.in_service.astype(bool).any():
         raise InputError("network: no in-service ext_grid (slack)")
-    for table in INJECTION_TABLES:
-        frame = net[table]
-        if len(frame) == 0:
-            continue
-        kind = frame["type"] if "type" in frame.columns else None
-        bad = np.ones(len(frame), bool) if kind is None else ~kind.isin(["wye", "delta"]).to_numpy()
-        bad &= frame["in_service"].to_numpy(bool)
-        if bad.any():
-            raise InputError(f"network: {table} {frame.index[np.flatnonzero(bad)[0]]} field "
-                             "'type' must be 'wye' or 'delta' for the unbalanced power flow")
     _require_zero_sequence_data(net)
 
 
@@ -180,6 +170,16 @@ def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
 
     _check_supported(net)
     net = copy.deepcopy(net)
+    # pandapower's runpp_3ph reads an element's connection from 'type' and skips any other value
+    # than 'wye' / 'delta'; SimBench leaves loads' type empty and sgens carry their technology
+    # there ('PV'): such elements are connected in wye (pandapower's default) rather than dropped.
+    for table in INJECTION_TABLES:
+        frame = net[table]
+        if len(frame):
+            kind = frame["type"] if "type" in frame.columns else None
+            if kind is None or not kind.isin(["wye", "delta"]).all():
+                net[table]["type"] = ("wye" if kind is None
+                                      else kind.where(kind.isin(["wye", "delta"]), "wye"))
     try:
         runpp_3ph(net)
     except Exception as exc:  # LoadflowNotConverged, singular sequence networks, missing data

@@ -224,10 +224,19 @@ def test_bad_inputs_are_input_errors(ieee_grids):
     bad[1, 4, 2] = np.nan
     with pytest.raises(InputError, match="step 1"):
         phase_injections(grid, asymmetric_load_p_mw=bad)
-    broken = copy.deepcopy(net)
-    pp.create_load(broken, 5, p_mw=0.001, type="star")
-    with pytest.raises(InputError, match="field 'type'"):
-        prepare_grid_3ph(broken)
+
+
+def test_elements_without_a_connection_type_are_wye():
+    """SimBench loads have no 'type' and its sgens name their technology there: wye, as
+    pandapower's default connection, instead of runpp_3ph silently skipping them."""
+    net = customer_feeder("day")
+    net.load["type"] = None
+    net.sgen["type"] = "PV"
+    grid = prepare_grid_3ph(net)
+    ds = run_timeseries_3ph(grid, **_own_series(net))
+    net.load["type"] = "wye"
+    net.sgen["type"] = "wye"
+    assert_matches_runpp_3ph(net, ds.isel(time=0))
 
 
 def test_output_kernel_matches_twin():
