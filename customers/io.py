@@ -25,6 +25,8 @@ power_factor           –         no       0.97 (in (0, 1])
 flexibility_share      –         no       0.08 (in [0, 1])
 comfort_events         –         no       8 (integer ≥ 0)
 elasticity_scale       –         no       1 (≥ 0)
+phase                  –         no       a, b, c or abc (unbalanced power flow); drawn
+                                          from segment and devices when absent
 ====================== ========= ======== ==================================================
 
 Any other column in the file (e.g. credit fields written by `write_customers_csv`) is read as a
@@ -202,6 +204,13 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
     ds = population_dataset(ids, bus, load, segment, fields,
                             attrs={"source": "file", "file": str(path)})
     known = set(UNITS) | {"customer_id"}
+    if "phase" in frame.columns:  # the customer's connection, for the unbalanced power flow
+        from customers.phases import PHASES, parse_phases
+
+        codes = parse_phases(frame["phase"].to_numpy(), str(path))
+        ds["phase"] = ("customer", np.asarray(PHASES)[codes].astype("<U3"),
+                       {"units": "1", "long_name": "phase connection (a, b, c or abc)"})
+        known.add("phase")
     for column in frame.columns:
         if column in known:
             continue

@@ -1,0 +1,55 @@
+"""The feeder's power flow in unbalanced mode (``network.phases = "unbalanced"``).
+
+Customers load the phase they are connected to (`customers.phases`): the customers file's
+``phase`` column where given, else drawn from segment and devices. Their loads are aggregated
+per load element and phase and solved with the unbalanced power flow (`sim.powerflow3ph`) on
+pandapower's sequence-frame model of the net, which needs its zero-sequence data. The Dataset
+carries the balanced path's variables the later stages read (``vm_pu`` is the worst phase,
+``p_slack_mw``, ``line_loading_pct`` of the worst phase, ``trafo_loading_pct``, ``converged``)
+plus the per-phase voltages and the voltage unbalance factor ``vuf_pct``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from scenarios.schema import LimitsConfig
+
+
+def customer_phases(population: xr.Dataset) -> np.ndarray:
+    """Phase code per customer (0, 1, 2 = a, b, c; 3 = abc): the population's ``phase`` text
+    where present (read and checked by `customers.io.read_customers_csv`), else drawn."""
+    from customers.phases import draw_phases, parse_phases
+
+    if "phase" in population:
+        return parse_phases(population["phase"].values, str(population.attrs.get("file",
+                                                                                "customers")))
+    return draw_phases(population["segment"].values, population["has_heat_pump"].values,
+                       population["ev_charger_kw"].values, population["pv_kwp"].values,
+                       population["bus"].values, population["customer"].values)
+
+
+def run_unbalanced_powerflow(feeder, p_kw: np.ndarray, q_kvar: np.ndarray,
+                             steps: np.ndarray) -> xr.Dataset:
+    """Unbalanced power flow of customer loads ``[customer, time(steps)]`` [kW], [kvar] on the
+    feeder (`scenarios.feeder.FeederModel`), time labelled with the feeder's stamps."""
+    from customers.phases import phase_load_injections
+    from sim.powerflow3ph import run_timeseries_3ph
+
+    load_p, load_q = phase_load_injections(feeder.incidence, customer_phases(feeder.population),
+                                           p_kw, q_kvar)
+    sgen_p = feeder.sgen_p_mw[steps]
+    result = run_timeseries_3ph(feeder.net, load_p_mw=load_p, load_q_mvar=load_q,
+                                sgen_p_mw=sgen_p, sgen_q_mvar=np.zeros_like(sgen_p))
+    return result.assign_coords(time=feeder.time[steps])
+
+
+def count_unbalance_violations(pf: xr.Dataset, limits: LimitsConfig) -> int:
+    """Bus-steps of converged steps whose voltage unbalance factor exceeds ``vuf_max_pct``
+    (EN 50160: 2 % of 10-min means); 0 for a balanced power flow (no ``vuf_pct``)."""
+    if "vuf_pct" not in pf:
+        return 0
+    ok = pf["converged"].values.astype(bool)
+    with np.errstate(invalid="ignore"):
+        return int(np.sum(pf["vuf_pct"].values[ok] > limits.vuf_max_pct))

@@ -1,0 +1,42 @@
+"""Unbalanced mode hooks: VUF violations, customer phases from the population."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from scenarios.errors import InputError
+from scenarios.schema import LimitsConfig, NetworkConfig
+from scenarios.unbalanced import count_unbalance_violations, customer_phases
+
+
+def test_schema_defaults_are_balanced_and_en_50160():
+    assert NetworkConfig(source="pandapower:cigre_lv").phases == "balanced"
+    assert LimitsConfig().vuf_max_pct == 2.0
+    with pytest.raises(ValueError, match="phases"):
+        NetworkConfig(source="pandapower:cigre_lv", phases="two")
+
+
+def test_vuf_violations_count_converged_bus_steps_above_the_limit():
+    pf = xr.Dataset({"vuf_pct": (("time", "bus"), np.array([[0.5, 2.5], [3.0, 2.0], [9.0, 9.0]])),
+                     "converged": ("time", np.array([True, True, False]))})
+    assert count_unbalance_violations(pf, LimitsConfig()) == 2
+    assert count_unbalance_violations(pf, LimitsConfig(vuf_max_pct=2.6)) == 1
+    assert count_unbalance_violations(pf.drop_vars("vuf_pct"), LimitsConfig()) == 0
+
+
+def test_customer_phases_from_file_text_or_drawn():
+    population = xr.Dataset(
+        {"segment": ("customer", np.array(["residential", "commercial", "residential"])),
+         "has_heat_pump": ("customer", np.array([False, False, False])),
+         "ev_charger_kw": ("customer", np.array([3.7, 0.0, 11.0])),
+         "pv_kwp": ("customer", np.zeros(3)), "bus": ("customer", np.array([1, 2, 3]))},
+        coords={"customer": [10, 11, 12]})
+    np.testing.assert_array_equal(customer_phases(population), [0, 3, 3])
+    population["phase"] = ("customer", np.array(["b", "abc", "c"]))
+    np.testing.assert_array_equal(customer_phases(population), [1, 3, 2])
+    population["phase"] = ("customer", np.array(["b", "x", "c"]))
+    population.attrs["file"] = "customers.csv"
+    with pytest.raises(InputError, match="customers.csv, line 3, column 'phase'"):
+        customer_phases(population)
