@@ -256,3 +256,23 @@ def test_output_kernel_matches_twin():
     for name, values in expected.items():
         np.testing.assert_allclose(ds[name].values, values, rtol=OUTPUT_TWIN_RTOL,
                                    atol=OUTPUT_TWIN_ATOL[ds[name].attrs["units"]], err_msg=name)
+
+
+def test_ieee_european_lv_builtin_has_load_elements_and_solves_both_ways(tmp_path):
+    """``pandapower:ieee_european_lv``: the homes as wye ``load`` elements (customers attach to
+    them); the balanced and the unbalanced model both build, and at the snapshot's power split
+    evenly over the phases the unbalanced flow equals the balanced one."""
+    from sim.network import load_network
+    from sim.powerflow import prepare_grid
+    from sim.powerflow import run_timeseries as run_balanced
+
+    net = load_network("pandapower:ieee_european_lv", cache_dir=tmp_path)
+    snapshot = pn.ieee_european_lv_asymmetric("on_peak_566").asymmetric_load
+    assert len(net.load) == len(snapshot) == 55 and len(net.asymmetric_load) == 0
+    np.testing.assert_allclose(net.load.p_mw, snapshot[PHASE_COLUMNS["p"]].sum(axis=1))
+    grid = prepare_grid_3ph(net)
+    p, q = net.load.p_mw.to_numpy()[None], net.load.q_mvar.to_numpy()[None]
+    ds = run_timeseries_3ph(grid, load_p_mw=p, load_q_mvar=q)
+    balanced = run_balanced(prepare_grid(net), p, q)
+    assert float(ds.vuf_pct.max()) < 1e-9
+    np.testing.assert_allclose(ds.vm_a_pu.values, balanced.vm_pu.values, rtol=0, atol=VM_ATOL_PU)
