@@ -185,6 +185,10 @@ def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
     except Exception as exc:  # LoadflowNotConverged, singular sequence networks, missing data
         raise InputError(f"network: pandapower runpp_3ph cannot solve the net at its own values "
                          f"({type(exc).__name__}: {exc})") from None
+    # pandapower's conversion adds auxiliary buses for open line switches to net.bus (runpp_3ph
+    # removes them again when it ends): the reported buses are the net's own.
+    bus_all = net.bus.index.to_numpy()
+    bus_in_service = net.bus.in_service.to_numpy(bool)
     ppcis, ybus, yf, yt = _sequence_models(net)
     ppci1 = ppcis[1]
     base_mva = float(ppci1["baseMVA"])
@@ -202,9 +206,8 @@ def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
         idx = lookup[np.asarray(buses, dtype=np.int64)]
         return np.where(idx < n_int, idx, -1)
 
-    bus_all = net.bus.index.to_numpy()
     bus_int_all = internal_of(bus_all)
-    energized = (bus_int_all >= 0) & net.bus.in_service.to_numpy(bool)
+    energized = (bus_int_all >= 0) & bus_in_service
 
     col_bus, col_phase, col_delta, col_factor, columns = _injection_columns(net, internal_of,
                                                                           base_mva)

@@ -276,3 +276,20 @@ def test_ieee_european_lv_builtin_has_load_elements_and_solves_both_ways(tmp_pat
     balanced = run_balanced(prepare_grid(net), p, q)
     assert float(ds.vuf_pct.max()) < 1e-9
     np.testing.assert_allclose(ds.vm_a_pu.values, balanced.vm_pu.values, rtol=0, atol=VM_ATOL_PU)
+
+
+def test_meshed_feeder_matches_runpp_3ph():
+    """Three ties close loops between far ends of the feeder (meshed)."""
+    net = customer_feeder("ev")
+    buses = net.asymmetric_load.bus.to_numpy()
+    template = net.line.iloc[-1]
+    for a, b in ((buses[2], buses[40]), (buses[15], buses[50]), (buses[5], buses[30])):
+        pp.create_line_from_parameters(
+            net, a, b, length_km=0.05, r_ohm_per_km=template.r_ohm_per_km,
+            x_ohm_per_km=template.x_ohm_per_km, c_nf_per_km=template.c_nf_per_km,
+            max_i_ka=template.max_i_ka, r0_ohm_per_km=template.r0_ohm_per_km,
+            x0_ohm_per_km=template.x0_ohm_per_km, c0_nf_per_km=template.c0_nf_per_km)
+    grid = prepare_grid_3ph(net)
+    ds = run_timeseries_3ph(grid, **_own_series(net))
+    assert bool(ds.converged.all())
+    assert_matches_runpp_3ph(net, ds.isel(time=0))
