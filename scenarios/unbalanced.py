@@ -35,12 +35,18 @@ def run_unbalanced_powerflow(feeder, p_kw: np.ndarray, q_kvar: np.ndarray,
     """Unbalanced power flow of customer loads ``[customer, time(steps)]`` [kW], [kvar] on the
     feeder (`scenarios.feeder.FeederModel`), time labelled with the feeder's stamps."""
     from customers.phases import phase_load_injections
-    from sim.powerflow3ph import run_timeseries_3ph
+    from sim.powerflow3ph import prepare_grid_3ph, run_timeseries_3ph
 
+    # The model is built once per feeder (one runpp_3ph) and reused by every replay draw.
+    key = (id(feeder.net), len(feeder.net.load), len(feeder.net.sgen))
+    cached = feeder.__dict__.get("_unbalanced_grid")
+    if cached is None or cached[0] != key:
+        cached = (key, prepare_grid_3ph(feeder.net))
+        feeder.__dict__["_unbalanced_grid"] = cached
     load_p, load_q = phase_load_injections(feeder.incidence, customer_phases(feeder.population),
                                            p_kw, q_kvar)
     sgen_p = feeder.sgen_p_mw[steps]
-    result = run_timeseries_3ph(feeder.net, load_p_mw=load_p, load_q_mvar=load_q,
+    result = run_timeseries_3ph(cached[1], load_p_mw=load_p, load_q_mvar=load_q,
                                 sgen_p_mw=sgen_p, sgen_q_mvar=np.zeros_like(sgen_p))
     return result.assign_coords(time=feeder.time[steps])
 
