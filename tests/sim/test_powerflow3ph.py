@@ -165,6 +165,7 @@ def _own_series(net):
     return series
 
 
+@pytest.mark.slow
 def test_time_series_steps_match_runpp_3ph():
     """Several steps of one series (different levels per step) each match their own runpp_3ph."""
     levels = ["night", "ev", "day"]
@@ -200,16 +201,17 @@ def test_kernel_matches_twin_and_is_block_invariant():
         np.testing.assert_allclose(v[t], v_ref, rtol=0, atol=KERNEL_TWIN_ATOL_PU)
 
 
-def test_missing_zero_sequence_data_names_element_and_field():
-    net = pn.ieee_european_lv_asymmetric("off_peak_1")
+def test_missing_zero_sequence_data_names_element_and_field(ieee_grids):
+    original, _ = ieee_grids("off_peak_1")
+    net = copy.deepcopy(original)
     net.line.loc[net.line.index[5], "r0_ohm_per_km"] = np.nan
     with pytest.raises(InputError, match=rf"line {net.line.index[5]} has no 'r0_ohm_per_km'"):
         prepare_grid_3ph(net)
-    net = pn.ieee_european_lv_asymmetric("off_peak_1")
+    net = copy.deepcopy(original)
     net.trafo = net.trafo.drop(columns="vk0_percent")
     with pytest.raises(InputError, match=r"trafo 0 has no 'vk0_percent'"):
         prepare_grid_3ph(net)
-    net = pn.ieee_european_lv_asymmetric("off_peak_1")
+    net = copy.deepcopy(original)
     net.ext_grid.loc[0, "x0x_max"] = np.nan
     with pytest.raises(InputError, match=r"ext_grid 0 has no 'x0x_max'"):
         prepare_grid_3ph(net)
