@@ -51,6 +51,18 @@ def run_unbalanced_powerflow(feeder, p_kw: np.ndarray, q_kvar: np.ndarray,
     return result.assign_coords(time=feeder.time[steps])
 
 
+def voltage_extremes(pf: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest voltage ``[time, bus]`` [p.u.] a customer can see: over the phases in
+    unbalanced mode (the worst-phase ``vm_pu`` alone would hide a low phase behind a high one
+    when the band is asymmetric), ``vm_pu`` twice in balanced mode."""
+    if "vm_a_pu" not in pf:
+        vm = pf["vm_pu"].values
+        return vm, vm
+    phases = [pf[f"vm_{ph}_pu"].values for ph in "abc"]
+    return np.minimum(np.minimum(*phases[:2]), phases[2]), np.maximum(np.maximum(*phases[:2]),
+                                                                        phases[2])
+
+
 def count_unbalance_violations(pf: xr.Dataset, limits: LimitsConfig) -> int:
     """Bus-steps of converged steps whose voltage unbalance factor exceeds ``vuf_max_pct``
     (EN 50160: 2 % of 10-min means); 0 for a balanced power flow (no ``vuf_pct``)."""

@@ -7,6 +7,8 @@ import pytest
 import xarray as xr
 
 from scenarios.errors import InputError
+from scenarios.evaluation import count_violations
+from scenarios.load import load_scenario
 from scenarios.schema import LimitsConfig, NetworkConfig
 from scenarios.unbalanced import count_unbalance_violations, customer_phases
 
@@ -24,6 +26,19 @@ def test_vuf_violations_count_converged_bus_steps_above_the_limit():
     assert count_unbalance_violations(pf, LimitsConfig()) == 2
     assert count_unbalance_violations(pf, LimitsConfig(vuf_max_pct=2.6)) == 1
     assert count_unbalance_violations(pf.drop_vars("vuf_pct"), LimitsConfig()) == 0
+
+
+def test_voltage_violations_count_each_bus_step_once_on_any_phase():
+    """A bus with one phase low and another high counts once, whatever the worst phase is."""
+    phases = {"vm_a_pu": [[0.949, 1.00]], "vm_b_pu": [[1.052, 1.00]], "vm_c_pu": [[1.0, 1.061]]}
+    pf = xr.Dataset({name: (("time", "bus"), np.array(v)) for name, v in phases.items()}
+                    | {"vm_pu": (("time", "bus"), np.array([[1.052, 1.061]])),
+                       "vuf_pct": (("time", "bus"), np.array([[0.5, 2.1]])),
+                       "line_loading_pct": (("time", "line"), np.zeros((1, 1))),
+                       "trafo_loading_pct": (("time", "trafo"), np.zeros((1, 1))),
+                       "converged": ("time", np.array([True]))})
+    scenario = load_scenario("ieee_lv_unbalanced_ev")  # band 0.95–1.06, VUF 2 %
+    assert count_violations(pf, scenario) == 3  # bus 0 low phase a; bus 1 high phase c and VUF
 
 
 def test_customer_phases_from_file_text_or_drawn():
