@@ -71,6 +71,7 @@ def test_bundled_ev_scenario_one_phase_below_the_band_balanced_inside():
     worst = np.minimum(np.minimum(unbalanced.vm_a_pu, unbalanced.vm_b_pu), unbalanced.vm_c_pu)
     assert int((worst.min("bus") < limit).sum()) >= 1
     np.testing.assert_allclose(unbalanced.vm_pu.min(), worst.min())
+    _assert_steps_match_runpp_3ph(feeder, unbalanced)
     feeder.scenario = scenario.model_copy(
         update={"network": scenario.network.model_copy(update={"phases": "balanced"})})
     balanced = run_feeder_powerflow(feeder)
@@ -90,3 +91,36 @@ def test_bundled_ev_scenario_offers_remove_most_undervoltage(tmp_path):
     kpis = result.kpis
     assert kpis["violations_before"] > 20
     assert kpis["violations_after"] < 0.5 * kpis["violations_before"]
+
+
+def _assert_steps_match_runpp_3ph(feeder, unbalanced):
+    """The scenario's own feeder at its lightest, median and heaviest (EV evening) step: every
+    load element's per-phase customer load as an asymmetric load, solved by runpp_3ph to its
+    fixed point; per-phase |V| within 1e-6 p.u."""
+    import copy
+
+    import pandapower as pp
+
+    from customers.phases import phase_load_injections
+    from tests.sim.test_powerflow3ph import VM_ATOL_PU, runpp_3ph_tight
+
+    p_kw, q_kvar = feeder.profiles["p_kw"].values, feeder.profiles["q_kvar"].values
+    load_p, load_q = phase_load_injections(feeder.incidence, customer_phases(feeder.population),
+                                           p_kw, q_kvar)
+    head = unbalanced.p_slack_mw.values
+    order = np.argsort(head)
+    for t in (order[0], order[len(order) // 2], order[-1]):
+        net = copy.deepcopy(feeder.net)
+        for position, element in enumerate(net.load.index):
+            pp.create_asymmetric_load(
+                net, int(net.load.at[element, "bus"]),
+                **{f"p_{ph}_mw": load_p[t, position, k] for k, ph in enumerate("abc")},
+                **{f"q_{ph}_mvar": load_q[t, position, k] for k, ph in enumerate("abc")})
+        net.load["p_mw"] = 0.0
+        net.load["q_mvar"] = 0.0
+        net.sgen["p_mw"] = feeder.sgen_p_mw[t]
+        net.sgen["q_mvar"] = 0.0
+        ref = runpp_3ph_tight(net).res_bus_3ph.loc[unbalanced.bus.values]
+        for ph in "abc":
+            np.testing.assert_allclose(unbalanced[f"vm_{ph}_pu"].values[t], ref[f"vm_{ph}_pu"],
+                                       rtol=0, atol=VM_ATOL_PU)
