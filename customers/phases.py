@@ -71,12 +71,14 @@ def phase_load_injections(incidence: sp.csr_matrix, phase: np.ndarray, p_kw: np.
     ``[time, load, 3]`` [MW], [Mvar]: a single-phase customer's load on its phase, a
     three-phase customer's in thirds."""
     phase = np.asarray(phase)
+    # One weighted incidence per phase (1 on its own phase, 1/3 for three-phase customers): no
+    # copy of the [customer, time] arrays.
+    weights = [np.where(phase == k, 1.0, np.where(phase == THREE_PHASE, 1.0 / 3.0, 0.0))
+               for k in range(3)]
+    per_phase = [sp.csr_matrix(incidence @ sp.diags(w)) for w in weights]
     out = []
     for values in (p_kw, q_kvar):
         values = np.asarray(values, dtype=np.float64)
-        shared = np.asarray(incidence @ (values * (phase == THREE_PHASE)[:, None] / 3.0))
-        per_phase = [np.asarray(incidence @ (values * (phase == k)[:, None])) + shared
-                     for k in range(3)]
-        out.append(np.ascontiguousarray(np.stack(per_phase, axis=-1).transpose(1, 0, 2)
-                                        / 1000.0))
+        stacked = np.stack([np.asarray(m @ values) for m in per_phase], axis=-1)  # [load, time, 3]
+        out.append(np.ascontiguousarray(stacked.transpose(1, 0, 2)) / 1000.0)
     return out[0], out[1]
