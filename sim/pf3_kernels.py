@@ -285,9 +285,14 @@ def _to_phases(x0r, x0i, x1r, x1i, x2r, x2i):
 def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_internal,
                   br_from, br_to, y_ff, y_ft, y_tf, y_tt,
                   line_branch, line_col, line_ka, line_pct, trafo_branch, trafo_col, trafo_pct,
-                  vm_a, vm_b, vm_c, va_a, va_b, va_c, v0_out, vuf_out,
-                  i_a, i_b, i_c, i_n, line_loading, trafo_loading):
+                  slack_branch, slack_end,
+                  vm_a, vm_b, vm_c, va_a, va_b, va_c, v0_out, vuf_out, vm_worst,
+                  i_a, i_b, i_c, i_n, line_loading, trafo_loading, s_slack_re, s_slack_im):
     """Per-phase results of every step from the kept buses' sequence voltages.
+
+    ``vm_worst`` is the phase farthest from 1 p.u.; ``s_slack`` the three-phase power flowing
+    into the branch ends ``slack_end`` (0 from, 1 to) of ``slack_branch`` at the slack buses,
+    ``3·Σ_s V_s·conj(I_s)`` [p.u.] (``Σ_phases V·conj(I) = 3·Σ_seq V·conj(I)``).
 
     ``v_kept[T, 3, m]``; eliminated buses ``elim`` get ``w[s]·V_K`` (CSR ``[3, n_elim + 1]``
     pointers into the concatenated ``w_idx``/``w_val``). Branch ``b`` carries
@@ -331,6 +336,31 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
             v0_out[t, i] = math.sqrt(v_re[0, j] ** 2 + v_im[0, j] ** 2)
             vuf_out[t, i] = 100.0 * math.sqrt((v_re[2, j] ** 2 + v_im[2, j] ** 2)
                                               / (v_re[1, j] ** 2 + v_im[1, j] ** 2))
+            worst = vm_a[t, i]
+            if abs(vm_b[t, i] - 1.0) > abs(worst - 1.0):
+                worst = vm_b[t, i]
+            if abs(vm_c[t, i] - 1.0) > abs(worst - 1.0):
+                worst = vm_c[t, i]
+            vm_worst[t, i] = worst
+        sr = 0.0
+        si = 0.0
+        for e in range(slack_branch.shape[0]):
+            b = slack_branch[e]
+            f = br_from[b]
+            to = br_to[b]
+            at = f if slack_end[e] == 0 else to
+            for s in range(3):
+                yf = y_ff[s, b] if slack_end[e] == 0 else y_tf[s, b]
+                yt = y_ft[s, b] if slack_end[e] == 0 else y_tt[s, b]
+                cr = (yf.real * v_re[s, f] - yf.imag * v_im[s, f]
+                      + yt.real * v_re[s, to] - yt.imag * v_im[s, to])
+                ci = (yf.real * v_im[s, f] + yf.imag * v_re[s, f]
+                      + yt.real * v_im[s, to] + yt.imag * v_re[s, to])
+                # V·conj(I)
+                sr += 3.0 * (v_re[s, at] * cr + v_im[s, at] * ci)
+                si += 3.0 * (v_im[s, at] * cr - v_re[s, at] * ci)
+        s_slack_re[t] = sr
+        s_slack_im[t] = si
         for c in range(line_loading.shape[1]):
             i_a[t, c] = 0.0
             i_b[t, c] = 0.0

@@ -225,7 +225,7 @@ def prepare_grid_3ph(net: pandapowerNet) -> Grid3ph:
     branch_to = ppci1["branch"][:, T_BUS].real.astype(np.int64)
     base_kv = ppci1["bus"][:, BASE_KV].real.copy()
     outputs = _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, base_kv,
-                             base_mva, line_ends, trafo_ends, n_int)
+                             base_mva, line_ends, trafo_ends, n_int, ref)
     return Grid3ph(
         net=net, base_mva=base_mva, bus_index=bus_all[energized],
         unenergized_buses=bus_all[~energized], bus_internal=bus_int_all[energized],
@@ -422,61 +422,41 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
     for t0 in range(0, n_steps, chunk_steps):
         rows = slice(t0, min(n_steps, t0 + chunk_steps))
         result = solve_3ph(grid, p[rows], q[rows], block=block)
-        _fill_outputs(grid, result.v_kept,
-                      {name: array[rows] for name, array in out.items()})
-        s_slack = slack_power_mva(grid, result.v_kept, p[rows], q[rows])
-        out["p_slack_mw"][rows] = s_slack.real
-        out["q_slack_mvar"][rows] = s_slack.imag
+        n_rows = rows.stop - rows.start
+        s_re, s_im = np.empty(n_rows), np.empty(n_rows)
+        _fill_outputs(grid, result.v_kept, {name: array[rows] for name, array in out.items()},
+                      s_re, s_im)
+        # plus what the injection columns at the slack buses consume
+        on_ref = np.isin(grid.col_bus, grid.ref)
+        s_ref = (p[rows][:, on_ref] + 1j * q[rows][:, on_ref]) @ grid.col_factor[on_ref]
+        out["p_slack_mw"][rows] = (s_re - s_ref.real) * grid.base_mva
+        out["q_slack_mvar"][rows] = (s_im - s_ref.imag) * grid.base_mva
         out["converged"][rows] = result.converged
         out["iterations"][rows] = result.iterations
-    # The phase farthest from nominal: what a single-phase customer there sees at worst.
-    phases = np.stack([out["vm_a_pu"], out["vm_b_pu"], out["vm_c_pu"]])
-    worst = np.argmax(np.abs(phases - 1.0), axis=0)
-    out["vm_pu"][:] = np.take_along_axis(phases, worst[None], axis=0)[0]
-    del phases, worst
     return _to_dataset(grid, out)
 
 
-def slack_power_mva(grid: Grid3ph, v_kept: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Complex three-phase power the external grid(s) supply per step [MVA]:
-    ``3·Σ_s V_s·conj(I_s)`` over the branch ends at the slack buses (``Σ_phases V·conj(I) =
-    3·Σ_seq V·conj(I)``) plus the injection columns at the slack buses."""
-    at_ref_f = np.flatnonzero(np.isin(grid.branch_from, grid.ref))
-    at_ref_t = np.flatnonzero(np.isin(grid.branch_to, grid.ref))
-    v = sequence_voltages(grid, v_kept)
-    total = np.zeros(v_kept.shape[0], dtype=complex)
-    for s in range(3):
-        vs = v[:, s]
-        for rows, matrix, ends in ((at_ref_f, grid.yf[s], grid.branch_from),
-                                   (at_ref_t, grid.yt[s], grid.branch_to)):
-            if len(rows) == 0:
-                continue
-            current = (matrix[rows] @ vs.T).T
-            total += 3.0 * (vs[:, ends[rows]] * np.conj(current)).sum(axis=1)
-    on_ref = np.isin(grid.col_bus, grid.ref)
-    total -= (p[:, on_ref] + 1j * q[:, on_ref]) @ grid.col_factor[on_ref]
-    return total * grid.base_mva
-
-
-def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict) -> None:
-    """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages (kernel)."""
+def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict, s_re: np.ndarray,
+                  s_im: np.ndarray) -> None:
+    """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages (kernel);
+    ``s_re``, ``s_im`` ``[T]`` receive the power into the network at the slack [p.u.]."""
     o = grid.outputs
     pf3_kernels.phase_outputs(
         np.ascontiguousarray(v_kept), o["kept_of_internal"], grid.eliminated, o["w_ptr"],
         o["w_idx"], o["w_val"], grid.bus_internal, grid.branch_from, grid.branch_to,
         o["y_ff"], o["y_ft"], o["y_tf"], o["y_tt"],
         o["line_branch"], o["line_col"], o["line_ka"], o["line_pct"],
-        o["trafo_branch"], o["trafo_col"], o["trafo_pct"],
-        *(out[name] for name in _OUTPUT_ORDER))
+        o["trafo_branch"], o["trafo_col"], o["trafo_pct"], o["slack_branch"], o["slack_end"],
+        *(out[name] for name in _OUTPUT_ORDER), s_re, s_im)
 
 
 _OUTPUT_ORDER = ("vm_a_pu", "vm_b_pu", "vm_c_pu", "va_a_degree", "va_b_degree", "va_c_degree",
-                 "v0_pu", "vuf_pct", "line_i_a_ka", "line_i_b_ka", "line_i_c_ka", "line_i_n_ka",
-                 "line_loading_pct", "trafo_loading_pct")
+                 "v0_pu", "vuf_pct", "vm_pu", "line_i_a_ka", "line_i_b_ka", "line_i_c_ka",
+                 "line_i_n_ka", "line_loading_pct", "trafo_loading_pct")
 
 
 def _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, base_kv, base_mva,
-                   line_ends, trafo_ends, n_int) -> dict:
+                   line_ends, trafo_ends, n_int, ref) -> dict:
     """Plain arrays of `sim.pf3_kernels.phase_outputs`: recovery of eliminated buses, branch
     end admittances per sequence, and per-end kA / percent coefficients."""
     kept_of_internal = np.full(n_int, -1, dtype=np.int64)
@@ -506,7 +486,11 @@ def _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, bas
     trafo_pct = np.stack([ka_per_pu[branch_from[trafo_branch]] * trafo.vn_hv_kv.to_numpy(float),
                           ka_per_pu[branch_to[trafo_branch]] * trafo.vn_lv_kv.to_numpy(float)]
                          ) * per_sn
+    at_from = np.flatnonzero(np.isin(branch_from, ref))
+    at_to = np.flatnonzero(np.isin(branch_to, ref))
     return {
+        "slack_branch": np.concatenate([at_from, at_to]).astype(np.int64),
+        "slack_end": np.concatenate([np.zeros(len(at_from)), np.ones(len(at_to))]).astype(np.int64),
         "kept_of_internal": kept_of_internal, "w_ptr": w_ptr,
         "w_idx": np.concatenate([w[s].indices for s in range(3)]).astype(np.int64),
         "w_val": np.concatenate([w[s].data for s in range(3)]).astype(complex),
@@ -514,6 +498,7 @@ def _output_arrays(net, kept, eliminated, w, yf, yt, branch_from, branch_to, bas
         "line_pct": line_pct, "trafo_branch": trafo_branch, "trafo_col": trafo_col,
         "trafo_pct": np.ascontiguousarray(trafo_pct),
     }
+
 
 
 _UNITS = {

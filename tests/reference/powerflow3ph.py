@@ -73,6 +73,8 @@ def phase_outputs(v012, bus_internal, branch_from, branch_to, yf, yt, line_branc
     out.update({f"va_{ph}_degree": np.degrees(np.angle(v_abc[:, k])) for k, ph in enumerate("abc")})
     out["v0_pu"] = np.abs(v_bus[:, 0])
     out["vuf_pct"] = 100.0 * np.abs(v_bus[:, 2]) / np.abs(v_bus[:, 1])
+    phases = np.stack([out[f"vm_{ph}_pu"] for ph in "abc"])
+    out["vm_pu"] = np.take_along_axis(phases, np.argmax(np.abs(phases - 1.0), axis=0)[None], 0)[0]
 
     def currents(branch):
         i_f = np.stack([(yf[s][branch] @ v012[:, s].T).T for s in range(3)], axis=1)
