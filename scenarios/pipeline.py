@@ -20,7 +20,13 @@ import xarray as xr
 from scenarios.errors import SolverError
 from scenarios.evaluation import evaluate_offers
 from scenarios.feeder import FeederModel, build_design, build_feeder
-from scenarios.outputs import KPI_UNITS, check_writable, staged_output, write_result
+from scenarios.outputs import (
+    KPI_UNITS,
+    check_writable,
+    check_writable_file,
+    staged_output,
+    write_result,
+)
 from scenarios.schema import Scenario
 from sim.dataset import validate
 
@@ -92,6 +98,8 @@ def run_scenario(
         Called with the name of each stage as it starts.
     """
     check_writable(out_dir)
+    if export_model is not None and optimize:
+        check_writable_file(export_model, "--export-model", suffixes=(".mps", ".lp"))
     report = progress or (lambda stage: None)
     timings: dict[str, float] = {}
     started = wallclock.perf_counter()
