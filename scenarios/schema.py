@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,9 +19,43 @@ SEGMENTS: tuple[str, ...] = ("residential", "commercial", "industrial", "agricul
 
 
 class _Model(BaseModel):
-    """Base: frozen, unknown keys are errors (typos must not pass silently)."""
+    """Base: frozen, strict types, unknown keys are errors (typos must not pass silently).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict: ``days = "2"`` or ``days = true`` is an error naming the field, never 2 or 1; an
+    integer is still a valid float (``price_eur_per_kwh = 1``). Three lossless conversions keep
+    TOML input and JSON round trips (sweeps) working: a string to a path, an ISO date string
+    (``"2016-01-11"``) to a date and a list to a tuple.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lossless_conversions(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        converted = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is None:
+                continue
+            kinds = _annotation_kinds(field.annotation)
+            if isinstance(value, str) and Path in kinds:
+                converted[name] = Path(value)
+            elif isinstance(value, str) and dt.date in kinds:
+                try:
+                    converted[name] = dt.date.fromisoformat(value)
+                except ValueError:
+                    pass  # left to the strict check, which names the field
+            elif isinstance(value, list) and tuple in kinds:
+                converted[name] = tuple(value)
+        return converted
+
+
+def _annotation_kinds(annotation: object) -> set[object]:
+    """The plain types an annotation admits: ``Path | None`` → {Path, NoneType}."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return {get_origin(a) or a for a in args}
 
 
 class NetworkConfig(_Model):
@@ -217,6 +252,22 @@ class CreditConfig(_Model):
         if not (v[0] > v[1] > v[2]):
             raise ValueError("tier scores must be strictly descending (A > B > C)")
         return v
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _merge_with_default_policies(cls, v: object) -> object:
+        """A tier table overrides only the fields it writes; tiers not written keep their
+        default policy (a lone ``[credit.policies.A]`` leaves B, C and D as they were)."""
+        if not isinstance(v, dict):
+            return v
+        merged: dict[object, object] = {
+            tier: policy.model_dump() for tier, policy in _default_policies().items()
+        }
+        for tier, given in v.items():
+            base = merged.get(tier)
+            merged[tier] = {**base, **given} if isinstance(base, dict) and isinstance(given, dict) \
+                else given
+        return merged
 
     @field_validator("policies")
     @classmethod
