@@ -90,6 +90,10 @@ class NetworkConfig(_Model):
 DESIGN_FORECAST_MIN_DAYS = 14
 
 
+#: First and last calendar year a simulated window may start in.
+SUPPORTED_YEARS: tuple[int, int] = (1900, 2200)
+
+
 class TimeConfig(_Model):
     start: dt.date = Field(description="First simulated day (local time).")
     days: int = Field(7, ge=1, le=366, description="Number of simulated days.")
@@ -110,6 +114,15 @@ class TimeConfig(_Model):
             "'simulation': the simulated peak days (perfect foresight)."
         ),
     )
+
+    @field_validator("start")
+    @classmethod
+    def _supported_year(cls, v: dt.date) -> dt.date:
+        # Time stamps are datetime64[ns] (years 1678–2261); a planning window lies well inside.
+        if not SUPPORTED_YEARS[0] <= v.year <= SUPPORTED_YEARS[1]:
+            raise ValueError(f"{v.isoformat()} is outside the supported years "
+                             f"{SUPPORTED_YEARS[0]}–{SUPPORTED_YEARS[1]}")
+        return v
 
     @model_validator(mode="after")
     def _design_within_window(self) -> TimeConfig:

@@ -9,6 +9,7 @@ traceback reaches the terminal, and that ``--debug`` does show one.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import subprocess
@@ -89,6 +90,10 @@ CASES: list[BadCase] = [
             overrides={"customers": {"ev_share": "0.2"}}, command="check"),
     BadCase("flag-as-int", ("limits.never_raise_peak: Input should be a valid boolean",),
             overrides={"limits": {"never_raise_peak": 1}}, command="check"),
+    BadCase("start-year-2300", ("time.start: 2300-01-01 is outside the supported years 1900–2200",),
+            overrides={"time": {"start": dt.date(2300, 1, 1)}}),
+    BadCase("start-year-1", ("time.start: 0001-01-01 is outside the supported years",),
+            overrides={"time": {"start": dt.date(1, 1, 1)}}),
     BadCase("nan-budget", ("limits.budget_eur: Input should be greater than or equal to 0",),
             overrides={"limits": {"budget_eur": float("nan")}}),
     BadCase("bad-step", ("time.step_min: Input should be 5, 10, 15, 30 or 60",),

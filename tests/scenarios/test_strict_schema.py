@@ -66,3 +66,11 @@ def test_a_tier_table_keeps_the_fields_it_does_not_write(make_scenario):
     d = scenario.credit.policies["D"]
     assert d.deposit_eur == 200.0
     assert d.incentive_cap_eur == 0.0 and d.pay_for_performance_only and d.prepayment_suggested
+
+
+@pytest.mark.parametrize("start", [dt.date(1900, 1, 1), dt.date(2200, 12, 31)])
+def test_the_first_and_last_supported_years_run(make_scenario, cli, tmp_path, start):
+    """Item 5: out-of-range starts are refused by `check` (test_bad_input); the range runs."""
+    path = make_scenario({"time": {"start": start}})
+    result = cli.invoke(app, ["simulate", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
