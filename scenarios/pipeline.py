@@ -154,7 +154,8 @@ def run_scenario(
             json.dumps({"scenario": scenario.name, "kpis": kpis, "timings_s": timings}, indent=2)
         )
     return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
-                     timings_s=timings, warnings=_warnings(before, kpis))
+                     timings_s=timings,
+                     warnings=_warnings(before, kpis) + model_notes(feeder.population))
 
 
 def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
@@ -172,6 +173,12 @@ def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
         notes.append(f"after the offers, up to {int(kpis['nonconverged_steps_after'])} steps "
                      "per draw did not converge")
     return notes
+
+
+def model_notes(population: xr.Dataset) -> list[str]:
+    """Fallbacks the customer models took on degenerate data (e.g. a credit book without
+    arrears), said on the console and in the report."""
+    return [str(population.attrs[key]) for key in ("credit_note",) if population.attrs.get(key)]
 
 
 _NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct")
@@ -268,7 +275,8 @@ def run_customers(scenario: Scenario, out_dir: Path, *, progress: Progress | Non
     with staged_output(out_dir) as staging:
         write_customer_outputs(feeder.population, staging, scenario)
     tables = summarize_customers(feeder.population, scenario)
-    return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items())
+    notes = "".join(f"\n\nnote: {note}" for note in model_notes(feeder.population))
+    return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items()) + notes
 
 
 def _table_text(table: object) -> str:
