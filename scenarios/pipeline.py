@@ -155,7 +155,8 @@ def run_scenario(
         )
     return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
                      timings_s=timings,
-                     warnings=_warnings(before, kpis) + model_notes(feeder.population))
+                     warnings=_warnings(before, kpis) + model_notes(feeder.population)
+                     + solver_notes(scenario, result.attrs))
 
 
 def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
@@ -179,6 +180,19 @@ def model_notes(population: xr.Dataset) -> list[str]:
     """Fallbacks the customer models took on degenerate data (e.g. a credit book without
     arrears), said on the console and in the report."""
     return [str(population.attrs[key]) for key in ("credit_note",) if population.attrs.get(key)]
+
+
+def solver_notes(scenario: Scenario, attrs: dict) -> list[str]:
+    """A solve stopped by its time limit: the offers are the best found, not proven best."""
+    status = str(attrs.get("solver_status", ""))
+    if "time limit" not in status:
+        return []
+    gap = float(attrs.get("solver_mip_gap", float("nan")))
+    reached = f"a gap of {gap:.2%}" if np.isfinite(gap) else "no gap bound"
+    return [f"the solver stopped at its time limit (solver.time_limit_s = "
+            f"{scenario.solver.time_limit_s:g} s) with {reached} against its bound; the offers "
+            "are the best found, not proven optimal (raise solver.time_limit_s or "
+            "solver.mip_gap)"]
 
 
 _NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct")

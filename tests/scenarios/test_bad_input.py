@@ -145,9 +145,11 @@ CASES: list[BadCase] = [
     BadCase("customers-file-missing", ("customers.file: file not found",), overrides=CUSTOMERS_FILE),
     # --- network ------------------------------------------------------------------------------
     BadCase("unknown-pandapower-net", ("network.source", "no_such_feeder"),
-            overrides={"network": {"source": "pandapower:no_such_feeder"}}, named_file=""),
+            overrides={"network": {"source": "pandapower:no_such_feeder"}}),
     BadCase("unknown-simbench-code", ("network.source", "1-LV-nowhere--0-sw"),
-            overrides={"network": {"source": "simbench:1-LV-nowhere--0-sw"}}, named_file=""),
+            overrides={"network": {"source": "simbench:1-LV-nowhere--0-sw"}}),
+    BadCase("unknown-country", ("time.country: no public-holiday calendar for 'XX'",),
+            overrides={"time": {"country": "XX"}}),
     BadCase("net-json-not-pandapower", ("network.source", "is not a pandapower net"),
             overrides={"network": {"source": "file:net.json"}},
             files={"net.json": _data("net_not_pandapower.json")}, named_file="net.json"),
