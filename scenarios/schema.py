@@ -22,9 +22,9 @@ class _Model(BaseModel):
     """Base: frozen, strict types, unknown keys are errors (typos must not pass silently).
 
     Strict: ``days = "2"`` or ``days = true`` is an error naming the field, never 2 or 1; an
-    integer is still a valid float (``price_eur_per_kwh = 1``). Three lossless conversions keep
+    integer is still a valid float (``price_eur_per_kwh = 1``). These lossless conversions keep
     TOML input and JSON round trips (sweeps) working: a string to a path, an ISO date string
-    (``"2016-01-11"``) to a date and a list to a tuple.
+    (``"2016-01-11"``) or a midnight date-time to a date, and a list to a tuple.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -47,6 +47,9 @@ class _Model(BaseModel):
                     converted[name] = dt.date.fromisoformat(value)
                 except ValueError:
                     pass  # left to the strict check, which names the field
+            elif (isinstance(value, dt.datetime) and dt.date in kinds and value.tzinfo is None
+                  and value.time() == dt.time(0)):
+                converted[name] = value.date()  # a TOML local date-time at midnight
             elif isinstance(value, list) and tuple in kinds:
                 converted[name] = tuple(value)
         return converted

@@ -74,3 +74,12 @@ def test_the_first_and_last_supported_years_run(make_scenario, cli, tmp_path, st
     path = make_scenario({"time": {"start": start}})
     result = cli.invoke(app, ["simulate", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_midnight_date_time_is_a_date_and_another_time_is_refused(make_scenario, cli):
+    scenario = load_scenario(make_scenario({"time": {"start": dt.datetime(2016, 3, 1)}}))
+    assert scenario.time.start == dt.date(2016, 3, 1)
+    path = make_scenario({"time": {"start": dt.datetime(2016, 3, 1, 10, 0)}})
+    result = cli.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {path}: time.start: Input should be a valid date"
