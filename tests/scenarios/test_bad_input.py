@@ -150,6 +150,8 @@ CASES: list[BadCase] = [
             overrides={"network": {"source": "simbench:1-LV-nowhere--0-sw"}}),
     BadCase("unknown-country", ("time.country: no public-holiday calendar for 'XX'",),
             overrides={"time": {"country": "XX"}}),
+    BadCase("unknown-country-check", ("time.country: no public-holiday calendar for 'QQ'",),
+            overrides={"time": {"country": "QQ"}}, command="check"),
     BadCase("net-json-not-pandapower", ("network.source", "is not a pandapower net"),
             overrides={"network": {"source": "file:net.json"}},
             files={"net.json": _data("net_not_pandapower.json")}, named_file="net.json"),

@@ -716,3 +716,20 @@ def test_a_start_that_check_accepts_has_a_calendar(start, days):
     assert len(history_months(np.datetime64(scenario.time.start), 60)) == 60
     weather = build_weather(scenario.weather, time[:48], seed=1, base_dir=Path("."))
     assert np.isfinite(weather["temperature_c"].values).all()
+
+
+@FUZZ_SMALL
+@given(country=st.one_of(st.text(min_size=2, max_size=3),
+                         st.sampled_from(["DE", "de", "FR", "US", "XX", "QQ", "GB", "UK"])))
+def test_any_country_is_checked_by_check(country):
+    """`check` accepts a country only when the run will find its holiday calendar."""
+    from sim.calendar import holiday_dates
+
+    data = merge(TINY_SCENARIO, {"time": {"country": country}})
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "country.toml"
+        file.write_text(to_toml(data), encoding="utf-8")
+        result = RUNNER.invoke(app, ["check", str(file)])
+    _assert_clean_outcome(result, country)
+    if result.exit_code == 0:
+        assert holiday_dates(country, [2016]) is not None
