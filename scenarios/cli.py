@@ -76,6 +76,22 @@ def _errors_to_exit_codes() -> Iterator[None]:
 
 
 @contextmanager
+def _naming_the_scenario(scenario: str) -> Iterator[None]:
+    """Errors found while running a loaded scenario (its network, its country, limits that
+    conflict) name the scenario file first, as errors found while loading it do."""
+    from scenarios.errors import GridflexError
+    from scenarios.load import resolve_scenario_path
+
+    try:
+        yield
+    except GridflexError as error:
+        source = str(resolve_scenario_path(scenario))
+        if not str(error).startswith(source) and len(error.args) == 1:
+            error.args = (f"{source}: {error}",)
+        raise
+
+
+@contextmanager
 def _stage_progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """A rich spinner naming the current pipeline stage (on stderr)."""
     from rich.console import Console
@@ -130,7 +146,7 @@ def _run_and_report(scenario: str, out: Path, *, optimize: bool, export_model: P
         from scenarios.pipeline import run_scenario
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             result = run_scenario(
                 loaded, out, optimize=optimize, export_model=export_model, progress=progress
             )
@@ -170,7 +186,7 @@ def customers(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
         from scenarios.pipeline import run_customers
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             summary = run_customers(loaded, out, progress=progress)
         typer.echo(summary)
 
@@ -193,7 +209,7 @@ def pareto(
 
         loaded = load_scenario(scenario)
         kind: Literal["satisfaction", "cost"] = "satisfaction" if against == "satisfaction" else "cost"
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             path, table = run_pareto(loaded, out, against=kind, points=points, progress=progress)
         typer.echo(table.to_string())
         typer.echo(f"wrote {path}")
