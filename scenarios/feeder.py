@@ -283,6 +283,10 @@ def run_feeder_powerflow(
     assert q_kvar is not None
     if steps is None:
         steps = np.arange(len(feeder.time))
+    if feeder.scenario.network.phases == "unbalanced":
+        from scenarios.unbalanced import run_unbalanced_powerflow
+
+        return run_unbalanced_powerflow(feeder, p_kw, q_kvar, steps)
     load_p, load_q = feeder.load_injections(p_kw, q_kvar)
     result = run_timeseries(feeder.net, load_p, load_q, feeder.sgen_p_mw[steps])
     return result.assign_coords(time=feeder.time[steps])

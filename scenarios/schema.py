@@ -78,6 +78,14 @@ class NetworkConfig(_Model):
             "'profiles' where the net has them, else 'weather'."
         ),
     )
+    phases: Literal["balanced", "unbalanced"] = Field(
+        "balanced",
+        description=(
+            "Power flow: 'balanced' (positive sequence, the default for MV grids) or "
+            "'unbalanced' (three-phase, customers on their phase; the net needs zero-sequence "
+            "data: lines r0/x0/c0, transformer vector group and vk0/vkr0, ext_grid x0x/r0x0)."
+        ),
+    )
 
     @field_validator("source")
     @classmethod
@@ -494,6 +502,11 @@ class LimitsConfig(_Model):
     )
     line_loading_max_pct: float = Field(
         100.0, gt=0, le=1000, description="Line loading counted as a violation above this [%]."
+    )
+    vuf_max_pct: float = Field(
+        2.0, gt=0, le=100,
+        description=("Voltage unbalance factor |V2|/|V1| counted as a violation above this, "
+                     "in unbalanced mode [%] (EN 50160: 2 %)."),
     )
 
 

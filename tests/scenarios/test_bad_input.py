@@ -199,6 +199,20 @@ CASES: list[BadCase] = [
             named_file="weather.csv"),
 ]
 
+# --- unbalanced power flow (issue 21) -----------------------------------------------------------
+_PHASED = _data("customers_ok.csv").splitlines()
+CASES += [
+    BadCase("customers-bad-phase", ("line 3, column 'phase': 'd' is not a, b, c or abc",),
+            overrides=CUSTOMERS_FILE, named_file="customers.csv",
+            files={"customers.csv": "\n".join(
+                [_PHASED[0] + ",phase"] + [row + ("," + "adc"[i % 3]) for i, row in
+                                          enumerate(_PHASED[1:])]) + "\n"}),
+    BadCase("unbalanced-without-zero-sequence",
+            ("network: line 0 has no 'r0_ohm_per_km'", "zero-sequence"),
+            overrides={"network": {"source": "pandapower:cigre_lv", "phases": "unbalanced"}},
+            named_file=""),
+]
+
 
 def _single_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
