@@ -194,13 +194,14 @@ def forecast_from_inputs(inputs: ForecastInputs, *, country: str, seed: int, win
 
 
 def check_history_days(history_days: int, window_days: int,
-                       config: PeakForecastConfig | None = None) -> None:
-    """Fail early, naming the field, when the history cannot train, calibrate and evaluate."""
+                       config: PeakForecastConfig | None = None, *,
+                       field: str = "history_days") -> None:
+    """Fail early, naming ``field``, when the history cannot train, calibrate and evaluate."""
     config = config or PeakForecastConfig()
     back = max(0, EVALUATION_DAYS - window_days)
     needed = config.min_train_days + config.calibration_days + back
     if history_days < needed:
-        raise InputError(f"history_days: {history_days} days of history, at least {needed} "
+        raise InputError(f"{field}: {history_days} days of history, at least {needed} "
                          f"needed ({config.min_train_days} to train, {config.calibration_days} to "
                          f"calibrate the bands, {back} to evaluate)")
 
@@ -223,7 +224,11 @@ def forecast_window_peaks(scenario: Scenario, feeder: FeederModel, *,
     before d and forecast weather for d (issued at midnight before d). Metrics: ``window``
     over the window's days, ``evaluation`` over at least `EVALUATION_DAYS` ending with it.
     """
-    result = forecast_feeder(scenario, feeder, lead_days=1, history_days=history_days)
+    return window_peaks(forecast_feeder(scenario, feeder, lead_days=1, history_days=history_days))
+
+
+def window_peaks(result: FeederForecast) -> DailyPeakForecast:
+    """The window's day-ahead forecasts (lead 1) and their metrics as a `DailyPeakForecast`."""
     table, w = result.table, result.window
     return DailyPeakForecast(
         day=pd.DatetimeIndex(table.day[w]),

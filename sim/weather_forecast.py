@@ -102,9 +102,12 @@ def issue_forecast(
     if lead_h.min() < 0:
         raise ValueError("forecast steps must not precede the origin")
     origin_min = int(pd.Timestamp(origin).value // 60_000_000_000)
-    rng = np.random.default_rng([seed % 2**63, _STREAM, origin_min % 2**63])
-    x = _ar1_unit(rng, len(time), float(np.exp(-step_h / TEMPERATURE_TAU_H)))
-    y = _ar1_unit(rng, len(time), float(np.exp(-step_h / IRRADIANCE_TAU_H)))
+    # One stream per variable: a longer horizon extends the same draws, so the day-ahead part
+    # of a week-ahead forecast is the day-ahead forecast.
+    x = _ar1_unit(np.random.default_rng([seed % 2**63, _STREAM, 0, origin_min % 2**63]),
+                  len(time), float(np.exp(-step_h / TEMPERATURE_TAU_H)))
+    y = _ar1_unit(np.random.default_rng([seed % 2**63, _STREAM, 1, origin_min % 2**63]),
+                  len(time), float(np.exp(-step_h / IRRADIANCE_TAU_H)))
     temperature = np.asarray(temperature_c, dtype=np.float64) + error.temperature_sd(lead_h) * x
     clear = np.asarray(clear_ghi_w_m2, dtype=np.float64)
     up = clear > 1.0

@@ -20,17 +20,31 @@ def small_feeder(make_scenario):
     from scenarios.load import load_scenario
 
     path = make_scenario({"time": {"days": 7, "step_min": 60, "start": "2016-01-11"},
-                          "customers": {"count": 30}})
+                          "customers": {"count": 60}})
     scenario = load_scenario(str(path))
     return scenario, build_feeder(scenario)
 
 
 @pytest.fixture(scope="module")
-def window_forecast(small_feeder):
-    from scenarios.forecasting import forecast_window_peaks
+def feeder_forecast(small_feeder):
+    from scenarios.forecasting import forecast_feeder
 
     scenario, feeder = small_feeder
-    return forecast_window_peaks(scenario, feeder, history_days=SHORT_HISTORY_DAYS)
+    return forecast_feeder(scenario, feeder, lead_days=1, history_days=SHORT_HISTORY_DAYS)
+
+
+@pytest.fixture(scope="module")
+def window_forecast(feeder_forecast):
+    from scenarios.forecasting import window_peaks
+
+    return window_peaks(feeder_forecast)
+
+
+def test_small_feeder_meets_the_skill_coverage_and_top5_targets(feeder_forecast):
+    """CI variant of tests/scenarios/test_forecast_targets.py: 240 days of history."""
+    from tests.scenarios.test_forecast_targets import assert_targets
+
+    assert_targets(feeder_forecast)
 
 
 def test_contract_fields(small_feeder, window_forecast):
