@@ -51,7 +51,6 @@ class PeakForecastConfig:
     calibration_days: int = 56  # recent out-of-sample errors [kW] the P10/P90 come from
     top_k: int = 5
     seed: int = 0
-    model: str = "boosted"      # or "linear+boosted" (see `_PeakModel`)
     adapt_rate: float = 0.05    # γ of the adaptive conformal band (0: fixed 10 %/90 % quantiles)
 
 
@@ -328,81 +327,71 @@ def forecast_daily_peaks(
         features[lead] = _peak_rows(day_type, weekday, doy, peak, mean, weather_forecast,
                                     weather_observed, similar[lead],
                                     np.arange(6 + lead, n_days), lead)
-    for origin in range(first, n_days):
-        refit = (origin - first) % config.refit_days == 0
-        for lead in range(1, lead_days + 1):
-            target = origin + lead - 1
-            if target >= n_days:
-                break
-            k = lead - 1
-            rows_all = features[lead]
-            if refit or models[k] is None:
-                # Training rows: target days known at the origin (d < origin), lags complete.
-                train = np.arange(6 + lead, origin)
-                x = rows_all[train - (6 + lead)]
-                y = peak[train]
-                ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
-                models[k] = _PeakModel(config.model, config.seed, threads).fit(x[ok], y[ok])
-            x_target = rows_all[target - (6 + lead)][None, :]
-            if not np.isfinite(x_target).all():
-                continue
-            p50_row, linear_row = models[k].predict(x_target)
-            p50 = float(p50_row[0])
-            out["p50"][k, target] = p50
-            out["linear"][k, target] = float(linear_row[0])
-            out["naive"][k, target] = peak[target - 7]
-            out["hour"][k, target] = similar[lead][target, 3]
-            # Bands once ten out-of-sample errors exist (all of days before this origin).
-            recent = residuals[k][-config.calibration_days:]
-            if len(recent) >= 10:
-                alpha = float(np.clip(level[k], 0.0, 1.0))
-                low, high = np.quantile(recent, [alpha / 2.0, 1.0 - alpha / 2.0])
-                out["p10"][k, target] = p50 + min(low, 0.0)
-                out["p90"][k, target] = p50 + max(high, 0.0)
-        # The day starting at this origin is observed before the next: score its forecasts.
-        done = origin
-        for k in range(lead_days):
-            if np.isfinite(out["p50"][k, done]) and np.isfinite(peak[done]):
-                residuals[k].append(peak[done] - out["p50"][k, done])
-            if np.isfinite(out["p10"][k, done]) and np.isfinite(peak[done]):
-                missed = not out["p10"][k, done] <= peak[done] <= out["p90"][k, done]
-                level[k] += config.adapt_rate * ((1.0 - BAND_COVERAGE) - missed)
+    # OpenMP over-subscription on a shared machine costs several times the fit; one limit for
+    # the whole loop (setting it per call costs more than a fit of a few hundred rows), set
+    # after scikit-learn has loaded its OpenMP runtime, or the limit misses it.
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        for origin in range(first, n_days):
+            refit = (origin - first) % config.refit_days == 0
+            for lead in range(1, lead_days + 1):
+                target = origin + lead - 1
+                if target >= n_days:
+                    break
+                k = lead - 1
+                rows_all = features[lead]
+                if refit or models[k] is None:
+                    # Training rows: target days known at the origin (d < origin), lags complete.
+                    train = np.arange(6 + lead, origin)
+                    x = rows_all[train - (6 + lead)]
+                    y = peak[train]
+                    ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
+                    models[k] = _PeakModel(config.seed).fit(x[ok], y[ok])
+                x_target = rows_all[target - (6 + lead)][None, :]
+                if not np.isfinite(x_target).all():
+                    continue
+                p50_row, linear_row = models[k].predict(x_target)
+                p50 = float(p50_row[0])
+                out["p50"][k, target] = p50
+                out["linear"][k, target] = float(linear_row[0])
+                out["naive"][k, target] = peak[target - 7]
+                out["hour"][k, target] = similar[lead][target, 3]
+                # Bands once ten out-of-sample errors exist (all of days before this origin).
+                recent = residuals[k][-config.calibration_days:]
+                if len(recent) >= 10:
+                    alpha = float(np.clip(level[k], 0.0, 1.0))
+                    low, high = np.quantile(recent, [alpha / 2.0, 1.0 - alpha / 2.0])
+                    out["p10"][k, target] = p50 + min(low, 0.0)
+                    out["p90"][k, target] = p50 + max(high, 0.0)
+            # The day starting at this origin is observed before the next: score its forecasts.
+            done = origin
+            for k in range(lead_days):
+                if np.isfinite(out["p50"][k, done]) and np.isfinite(peak[done]):
+                    residuals[k].append(peak[done] - out["p50"][k, done])
+                if np.isfinite(out["p10"][k, done]) and np.isfinite(peak[done]):
+                    missed = not out["p10"][k, done] <= peak[done] <= out["p90"][k, done]
+                    level[k] += config.adapt_rate * ((1.0 - BAND_COVERAGE) - missed)
     return PeakForecastTable(days, peak, table["peak_hour"].to_numpy(), out["p10"], out["p50"],
                              out["p90"], out["naive"], out["linear"], out["hour"], first)
 
 
 class _PeakModel:
-    """P50 model of the daily peak: gradient boosting, optionally on a linear model's residuals.
+    """P50 model of the daily peak (gradient boosting) and the linear benchmark, fit together."""
 
-    ``"boosted"``: trees on all `PEAK_FEATURES`. ``"linear+boosted"``: the linear temperature
-    regression (`_linear_design`) carries the level and its trend with temperature, which trees
-    cannot extrapolate beyond the history's range; trees fit what it leaves.
-    """
-
-    def __init__(self, kind: str, seed: int, threads: int) -> None:
-        self.kind, self.seed, self.threads = kind, seed, threads
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> _PeakModel:
         from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
 
         self.coefficients = np.linalg.lstsq(_linear_design(x), y, rcond=None)[0]
-        target = y - self._linear(x) if self.kind == "linear+boosted" else y
         self.trees = HistGradientBoostingRegressor(
             max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=10,
-            l2_regularization=1.0, random_state=self.seed)
-        with threadpool_limits(limits=self.threads):
-            self.trees.fit(x, target)
+            l2_regularization=1.0, random_state=self.seed).fit(x, y)
         return self
-
-    def _linear(self, x: np.ndarray) -> np.ndarray:
-        return _linear_design(x) @ self.coefficients
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P50, linear benchmark) at the rows ``x``."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=self.threads):
-            trees = self.trees.predict(x)
-        linear = self._linear(x)
-        return (linear + trees if self.kind == "linear+boosted" else trees), linear
+        return self.trees.predict(x), _linear_design(x) @ self.coefficients

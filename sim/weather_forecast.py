@@ -118,16 +118,24 @@ def issue_forecast(
 
 def daily_weather(time: pd.DatetimeIndex, temperature_c: np.ndarray,
                   ghi_w_m2: np.ndarray) -> np.ndarray:
-    """`DAILY_WEATHER` aggregates of each calendar day in ``time`` → ``[day, feature]``."""
-    frame = pd.DataFrame({"t": temperature_c, "g": ghi_w_m2}, index=pd.DatetimeIndex(time))
-    day = frame.index.normalize()
-    grouped = frame.groupby(day)
-    hour = frame.index.hour
-    evening = frame["t"].where((hour >= 17) & (hour < 21)).groupby(day).mean()
-    return np.column_stack([
-        grouped["t"].mean().to_numpy(), grouped["t"].max().to_numpy(), grouped["t"].min().to_numpy(),
-        evening.fillna(grouped["t"].mean()).to_numpy(), grouped["g"].mean().to_numpy(),
-    ])
+    """`DAILY_WEATHER` aggregates of each calendar day in ``time`` → ``[day, feature]``.
+
+    ``time`` is increasing; the evening mean (17–21 h) falls back to the day's mean on a day
+    without evening steps.
+    """
+    time = pd.DatetimeIndex(time)
+    _, bounds = _day_bounds(time)
+    starts, counts = bounds[:-1], np.diff(bounds)
+    t = np.asarray(temperature_c, dtype=np.float64)
+    g = np.asarray(ghi_w_m2, dtype=np.float64)
+    mean_t = np.add.reduceat(t, starts) / counts
+    evening = np.asarray((time.hour >= 17) & (time.hour < 21))
+    evening_n = np.add.reduceat(evening.astype(np.float64), starts)
+    evening_sum = np.add.reduceat(np.where(evening, t, 0.0), starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        evening_t = np.where(evening_n > 0, evening_sum / evening_n, mean_t)
+    return np.column_stack([mean_t, np.maximum.reduceat(t, starts), np.minimum.reduceat(t, starts),
+                            evening_t, np.add.reduceat(g, starts) / counts])
 
 
 def daily_forecast_weather(
@@ -142,10 +150,7 @@ def daily_forecast_weather(
     precede the series.
     """
     time = pd.DatetimeIndex(time)
-    day_of_step = time.normalize()
-    days = day_of_step.unique()
-    bounds = np.searchsorted(day_of_step.asi8, days.asi8)
-    bounds = np.append(bounds, len(time))
+    days, bounds = _day_bounds(time)
     out = np.full((lead_days, len(days), len(DAILY_WEATHER)), np.nan)
     for o, origin in enumerate(days):
         stop_day = min(o + lead_days, len(days))
