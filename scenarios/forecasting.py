@@ -172,19 +172,27 @@ def forecast_from_inputs(inputs: ForecastInputs, *, country: str, seed: int, win
                          lead_days: int = 1, top_k: int = 5,
                          config: PeakForecastConfig | None = None) -> FeederForecast:
     """Rolling-origin forecasts at leads 1 .. ``lead_days`` over the evaluation period."""
-    from sim.weather_forecast import daily_forecast_weather, daily_weather, forecast_generation
+    from sim.weather_forecast import (
+        daily_forecast_weather,
+        daily_weather,
+        forecast_generation,
+        forecast_weather_steps,
+    )
 
     config = config or PeakForecastConfig(lead_days=lead_days, seed=seed, top_k=top_k)
     time = pd.DatetimeIndex(inputs.head_kw.index)
-    forecast_weather = daily_forecast_weather(time, inputs.temperature_c, inputs.ghi_w_m2,
-                                              inputs.clear_ghi_w_m2, lead_days=lead_days, seed=seed)
+    temperature_steps, ghi_steps = forecast_weather_steps(
+        time, inputs.temperature_c, inputs.ghi_w_m2, inputs.clear_ghi_w_m2, lead_days=lead_days,
+        seed=seed)
+    forecast_weather = daily_forecast_weather(time, temperature_steps, ghi_steps)
     generation = forecast_generation(time, inputs.generation_kw, inputs.capacity_kw,
                                      lead_days=lead_days, seed=seed)
     observed = daily_weather(time, inputs.temperature_c, inputs.ghi_w_m2)
     back = max(0, EVALUATION_DAYS - window_days)
     evaluation_start = inputs.history_days - back
     table = forecast_daily_peaks(
-        inputs.head_kw, forecast_weather, observed, country=country, config=config,
+        inputs.head_kw, forecast_weather, observed, temperature_c=inputs.temperature_c,
+        temperature_forecast_c=temperature_steps, country=country, config=config,
         first_origin=evaluation_start - config.calibration_days,
         generation_kw=inputs.generation_kw, generation_forecast_kw=generation,
     )

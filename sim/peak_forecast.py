@@ -33,7 +33,7 @@ PEAK_FEATURES = (
     "temperature_min_c", "temperature_evening_c", "ghi_mean_w_m2", "heating_degree",
     "cooling_degree", "peak_week_before_kw", "peak_last_day_kw", "mean_last_day_kw",
     "peak_last_week_mean_kw", "temperature_last_day_c", "generation_mean_kw",
-    "generation_evening_kw", "similar_day_net_peak_kw",
+    "generation_evening_kw", "similar_day_net_peak_kw", "regression_net_peak_kw",
 )
 BAND_COVERAGE = 0.8
 """Nominal coverage of the P10–P90 band."""
@@ -252,9 +252,60 @@ def _similar_day_features(gross: np.ndarray, generation_forecast: np.ndarray,
     return out
 
 
+class _SlotRegression:
+    """Gross load of each time-of-day slot, linear in temperature and day type (per slot).
+
+    ``gross[d, s] ≈ β_s · (1, Saturday, Sunday/holiday, HDD(T[d, s]), CDD(T[d, s]), HDD(T̄[d]),
+    CDD(T̄[d]))``, the multiple-regression benchmark of hourly load forecasting (Hong, Gui,
+    Baran & Willis 2010, "Modeling and forecasting hourly electric load by multiple linear
+    regression with interactions"; the GEFCom2012 "vanilla" model), fit by least squares on the
+    days before an origin. Applied to forecast temperature, minus the forecast generation, its
+    maximum over the day is the regression's net peak, a feature of the peak model.
+    """
+
+    def __init__(self, gross: np.ndarray, temperature: np.ndarray, daily_mean: np.ndarray,
+                 day_type: np.ndarray) -> None:
+        self.gross, self.day_type = gross, day_type
+        self.design_observed = self._design(temperature, daily_mean)
+        self.beta = np.zeros((gross.shape[1], self.design_observed.shape[2]))
+
+    def _design(self, temperature: np.ndarray, daily_mean: np.ndarray) -> np.ndarray:
+        shape = temperature.shape
+        day_mean = np.broadcast_to(daily_mean[:, None], shape)
+        return np.stack([
+            np.ones(shape), np.broadcast_to((self.day_type == 1)[:, None], shape),
+            np.broadcast_to((self.day_type == 2)[:, None], shape),
+            np.maximum(HEATING_BASE_C - temperature, 0.0), np.maximum(temperature - COOLING_BASE_C, 0.0),
+            np.maximum(HEATING_BASE_C - day_mean, 0.0), np.maximum(day_mean - COOLING_BASE_C, 0.0),
+        ], axis=-1).astype(float)
+
+    def fit(self, origin: int) -> None:
+        """Least squares per slot on the days before ``origin`` (a small ridge keeps a slot
+        whose regressor never varies, e.g. no cooling degree in winter, well posed)."""
+        x = self.design_observed[:origin]
+        y = self.gross[:origin]
+        ok = np.isfinite(y) & np.isfinite(x).all(axis=-1)
+        x = np.where(ok[..., None], x, 0.0)
+        y = np.where(ok, y, 0.0)
+        normal = np.einsum("dsp,dsq->spq", x, x) + 1e-6 * np.eye(x.shape[-1])
+        self.beta = np.linalg.solve(normal, np.einsum("dsp,ds->sp", x, y)[..., None])[..., 0]
+
+    def net_peak(self, temperature: np.ndarray, daily_mean: np.ndarray,
+                 generation: np.ndarray) -> np.ndarray:
+        """Per day: max over slots of predicted gross − ``generation`` [kW] (NaN if unknown)."""
+        predicted = np.einsum("dsp,sp->ds", self._design(temperature, daily_mean), self.beta)
+        net = predicted - generation
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(net).any(axis=1)
+            out = np.full(len(net), np.nan)
+            out[valid] = np.nanmax(net[valid], axis=1)
+        return out
+
+
 def forecast_daily_peaks(
     load_kw: pd.Series, weather_forecast: np.ndarray, weather_observed: np.ndarray, *,
-    country: str, config: PeakForecastConfig = PeakForecastConfig(), first_origin: int | None = None,
+    temperature_c: np.ndarray, temperature_forecast_c: np.ndarray, country: str,
+    config: PeakForecastConfig = PeakForecastConfig(), first_origin: int | None = None,
     generation_kw: np.ndarray | None = None, generation_forecast_kw: np.ndarray | None = None,
     threads: int = 1,
 ) -> PeakForecastTable:
@@ -270,6 +321,9 @@ def forecast_daily_peaks(
         (`sim.weather_forecast.daily_forecast_weather`).
     weather_observed
         ``[day, DAILY_WEATHER]`` the weather as it happened (known once the day is over).
+    temperature_c, temperature_forecast_c
+        Step temperature as it happened ``[time]`` and as forecast ``[lead − 1, time]`` [°C]
+        (`sim.weather_forecast.forecast_weather_steps`), for the per-slot regression.
     first_origin
         Position of the first day forecast (default ``config.min_train_days``); origins before
         it only train.
@@ -312,6 +366,11 @@ def forecast_daily_peaks(
     gross = _day_slots(index, days, load_kw.to_numpy(dtype=float) + generation_kw, per_day, step)
     generation_slots = _day_slots(index, days, np.asarray(generation_forecast_kw, dtype=float),
                                   per_day, step)
+    regression = _SlotRegression(
+        gross, _day_slots(index, days, np.asarray(temperature_c, dtype=float), per_day, step),
+        weather_observed[:, 0], day_type)
+    temperature_slots = _day_slots(index, days, np.asarray(temperature_forecast_c, dtype=float),
+                                   per_day, step)
 
     shape = (lead_days, n_days)
     out = {name: np.full(shape, np.nan) for name in ("p10", "p50", "p90", "naive", "linear", "hour")}
@@ -321,6 +380,7 @@ def forecast_daily_peaks(
     # error spread (season, weather regime) is corrected within weeks.
     level = np.full(lead_days, 1.0 - BAND_COVERAGE)
     models: list[_PeakModel | None] = [None] * lead_days
+    current: list[np.ndarray] = [np.empty(0)] * lead_days  # feature rows of the current fit
     features, similar = {}, {}
     for lead in range(1, lead_days + 1):
         similar[lead] = _similar_day_features(gross, generation_slots, day_type, slot_hours, lead)
@@ -341,8 +401,16 @@ def forecast_daily_peaks(
                 if target >= n_days:
                     break
                 k = lead - 1
-                rows_all = features[lead]
+                rows_all = current[k]
                 if refit or models[k] is None:
+                    if k == 0:
+                        regression.fit(origin)
+                    # The regression's net peak of every day (fit on days before the origin).
+                    net_peak = regression.net_peak(temperature_slots[k], weather_forecast[k, :, 0],
+                                                   generation_slots[k])
+                    rows_all = np.column_stack([features[lead],
+                                                net_peak[6 + lead:]])
+                    current[k] = rows_all
                     # Training rows: target days known at the origin (d < origin), lags complete.
                     train = np.arange(6 + lead, origin)
                     x = rows_all[train - (6 + lead)]

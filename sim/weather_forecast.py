@@ -138,29 +138,37 @@ def daily_weather(time: pd.DatetimeIndex, temperature_c: np.ndarray,
                             evening_t, np.add.reduceat(g, starts) / counts])
 
 
-def daily_forecast_weather(
+def forecast_weather_steps(
     time: pd.DatetimeIndex, temperature_c: np.ndarray, ghi_w_m2: np.ndarray,
     clear_ghi_w_m2: np.ndarray, *, lead_days: int, seed: int,
     error: WeatherForecastError = WeatherForecastError(),
-) -> np.ndarray:
-    """Daily forecast weather of every day at every lead: ``[lead − 1, day, DAILY_WEATHER]``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast temperature [°C] and GHI [W/m2] of every step at every lead ``[lead − 1, time]``.
 
-    Entry ``[k − 1, j]`` aggregates the forecast issued at midnight starting day ``j − k + 1``
-    (the origin: everything before it is observed) for day ``j``; NaN where that origin would
-    precede the series.
+    Step ``t`` at lead ``k`` days holds the forecast issued at midnight starting day(t) − k + 1
+    (the origin: everything before it is observed); NaN where that origin precedes the series.
     """
     time = pd.DatetimeIndex(time)
     days, bounds = _day_bounds(time)
-    out = np.full((lead_days, len(days), len(DAILY_WEATHER)), np.nan)
+    temperature_out = np.full((lead_days, len(time)), np.nan)
+    ghi_out = np.full((lead_days, len(time)), np.nan)
     for o, origin in enumerate(days):
         stop_day = min(o + lead_days, len(days))
         sl = slice(bounds[o], bounds[stop_day])
         temperature, ghi = issue_forecast(time[sl], temperature_c[sl], ghi_w_m2[sl],
                                           clear_ghi_w_m2[sl], origin, seed=seed, error=error)
-        daily = daily_weather(time[sl], temperature, ghi)
         for k in range(stop_day - o):
-            out[k, o + k] = daily[k]
-    return out
+            part = slice(bounds[o + k] - sl.start, bounds[o + k + 1] - sl.start)
+            temperature_out[k, bounds[o + k]: bounds[o + k + 1]] = temperature[part]
+            ghi_out[k, bounds[o + k]: bounds[o + k + 1]] = ghi[part]
+    return temperature_out, ghi_out
+
+
+def daily_forecast_weather(time: pd.DatetimeIndex, temperature_steps: np.ndarray,
+                           ghi_steps: np.ndarray) -> np.ndarray:
+    """Daily aggregates of `forecast_weather_steps`: ``[lead − 1, day, DAILY_WEATHER]``."""
+    return np.stack([daily_weather(time, t, g) for t, g in zip(temperature_steps, ghi_steps,
+                                                               strict=True)])
 
 
 def _day_bounds(time: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -81,7 +81,7 @@ def test_mismatched_inputs():
 def peak_case():
     """140 days of a 60-customer feeder at hourly steps with its forecast and observed weather."""
     from sim.weather import CLIMATES, clear_sky_ghi
-    from sim.weather_forecast import daily_forecast_weather, daily_weather
+    from sim.weather_forecast import daily_weather
 
     time = pd.date_range("2015-10-01", periods=140 * 24, freq="h")
     weather = build_weather(WeatherConfig(), time, seed=5, base_dir=Path("."))
@@ -91,10 +91,19 @@ def peak_case():
     temperature, ghi = weather["temperature_c"].values, weather["ghi_w_m2"].values
     clear = clear_sky_ghi(CLIMATES["temperate"], time, 1.0)
 
-    def forecast_weather(t, g, lead_days):
-        return daily_forecast_weather(time, t, g, clear, lead_days=lead_days, seed=9)
+    return load, temperature, ghi, clear, daily_weather(time, temperature, ghi)
 
-    return load, temperature, ghi, forecast_weather, daily_weather(time, temperature, ghi)
+
+def _forecast(load, temperature, ghi, clear, config):
+    """`forecast_daily_peaks` on forecast weather made from this (true) weather."""
+    from sim.forecast import forecast_daily_peaks
+    from sim.weather_forecast import daily_forecast_weather, daily_weather, forecast_weather_steps
+
+    steps = forecast_weather_steps(load.index, temperature, ghi, clear,
+                                   lead_days=config.lead_days, seed=9)
+    return forecast_daily_peaks(
+        load, daily_forecast_weather(load.index, *steps), daily_weather(load.index, temperature, ghi),
+        temperature_c=temperature, temperature_forecast_c=steps[0], country="DE", config=config)
 
 
 PEAK_CONFIG = dict(min_train_days=60, calibration_days=20, refit_days=5)
@@ -102,13 +111,11 @@ PEAK_CONFIG = dict(min_train_days=60, calibration_days=20, refit_days=5)
 
 @pytest.mark.parametrize("lead_days", [1, 3])
 def test_changing_data_after_the_origin_leaves_the_forecast_unchanged(peak_case, lead_days):
-    from sim.forecast import PeakForecastConfig, forecast_daily_peaks
-    from sim.weather_forecast import daily_weather
+    from sim.forecast import PeakForecastConfig
 
-    load, temperature, ghi, forecast_weather, observed = peak_case
+    load, temperature, ghi, clear, _ = peak_case
     config = PeakForecastConfig(lead_days=lead_days, **PEAK_CONFIG)
-    before = forecast_daily_peaks(load, forecast_weather(temperature, ghi, lead_days), observed,
-                                  country="DE", config=config)
+    before = _forecast(load, temperature, ghi, clear, config)
     cut_day = 110
     cut = pd.Timestamp(load.index[0]).normalize() + pd.Timedelta(days=cut_day)
     after_cut = load.index >= cut
@@ -117,8 +124,7 @@ def test_changing_data_after_the_origin_leaves_the_forecast_unchanged(peak_case,
     weather_cut = load.index >= cut + pd.Timedelta(days=lead_days)
     t2 = np.where(weather_cut, temperature + 15.0, temperature)
     g2 = np.where(weather_cut, ghi * 0.2, ghi)
-    after = forecast_daily_peaks(changed_load, forecast_weather(t2, g2, lead_days),
-                                 daily_weather(load.index, t2, g2), country="DE", config=config)
+    after = _forecast(changed_load, t2, g2, clear, config)
     for k in range(lead_days):
         # Days forecast from origins at or before the cut: target day < cut + lead.
         known = slice(0, cut_day + k + 1)
@@ -130,12 +136,11 @@ def test_changing_data_after_the_origin_leaves_the_forecast_unchanged(peak_case,
 
 
 def test_daily_peak_forecasts_beat_seasonal_naive_and_cover(peak_case):
-    from sim.forecast import PeakForecastConfig, forecast_daily_peaks
+    from sim.forecast import PeakForecastConfig
 
-    load, temperature, ghi, forecast_weather, observed = peak_case
+    load, temperature, ghi, clear, _ = peak_case
     config = PeakForecastConfig(**PEAK_CONFIG)
-    table = forecast_daily_peaks(load, forecast_weather(temperature, ghi, 1), observed,
-                                 country="DE", config=config)
+    table = _forecast(load, temperature, ghi, clear, config)
     scored = np.arange(config.min_train_days + config.calibration_days, len(table.day))
     metrics = table.score(scored)
     assert metrics.days == len(scored)
