@@ -190,10 +190,10 @@ def plot_forecast(ds: xr.Dataset, path: Path) -> Path:
 
     time = ds["time"].values
     fig, ax = plt.subplots(figsize=(11, 4.4), constrained_layout=True)
-    for k, color in ((ds.sizes["period"] - 1, "tab:purple"), (0, "tab:blue")):
+    longest = ds.sizes["period"] - 1
+    for k in sorted({longest, 0}, reverse=True):  # the longest lead first, day-ahead on top
+        color = "tab:blue" if k == 0 else "tab:purple"
         lead = int(ds["lead_days"].values[k])
-        if k != 0 and lead == 1:
-            continue
         ax.fill_between(time, ds["p10_kw"].values[k], ds["p90_kw"].values[k], color=color,
                         alpha=0.2, lw=0, step="mid", label=f"P10–P90, {lead}-day ahead")
         ax.plot(time, ds["p50_kw"].values[k], color=color, lw=1.2, drawstyle="steps-mid",

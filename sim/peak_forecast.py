@@ -110,7 +110,8 @@ class DailyPeakForecast:
     the days before it and forecast weather only. ``window`` scores these days; ``evaluation``
     scores the rolling-origin forecasts of a longer period ending with the window (the window
     plus, when it is short, the last days of the simulated history before it), so that coverage
-    and skill rest on enough days to mean something.
+    and skill rest on enough days to mean something. A day whose inputs are unknown (a power
+    flow that did not converge on it or on the days its lags read) is NaN.
     """
 
     day: pd.DatetimeIndex      # naive local midnight of each window day
@@ -128,14 +129,17 @@ class DailyPeakForecast:
 
     @property
     def mae_reduction_vs_naive_pct(self) -> float:
+        """Over the evaluation period [%]."""
         return self.evaluation.mae_reduction_vs_naive_pct
 
     @property
     def coverage_pct(self) -> float:
+        """P10–P90 coverage over the evaluation period [%]."""
         return self.evaluation.coverage_pct
 
     @property
     def top_k_hit_rate(self) -> float:
+        """Over the window's days [-]."""
         return self.window.top_k_hit_rate
 
 
