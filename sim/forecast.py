@@ -79,7 +79,9 @@ def _regressor(seed: int):
 
 
 def _fit_predict(x_train, y_train, x_test, seed: int, threads: int) -> np.ndarray:
-    # OpenMP/BLAS over-subscription on a shared machine cost ~5-30× here: cap the threads.
+    # OpenMP/BLAS over-subscription on a shared machine cost ~5-30× here: cap the threads,
+    # after scikit-learn has loaded its OpenMP runtime (a limit set before misses it).
+    import sklearn.ensemble  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):

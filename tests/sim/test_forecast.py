@@ -170,3 +170,14 @@ def test_forecast_weather_error_grows_with_lead_time():
     c = issue_forecast(time[24:], truth[24:], clear[24:] * 0.5, clear[24:], time[0], seed=1)
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.allclose(a[0], c[0])
+
+
+def test_same_inputs_and_seed_give_identical_forecasts(peak_case):
+    from sim.forecast import PeakForecastConfig
+
+    load, temperature, ghi, clear, _ = peak_case
+    config = PeakForecastConfig(**PEAK_CONFIG)
+    a = _forecast(load, temperature, ghi, clear, config)
+    b = _forecast(load, temperature, ghi, clear, config)
+    for name in ("p10_kw", "p50_kw", "p90_kw", "linear_kw", "peak_hour_forecast"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
