@@ -417,5 +417,51 @@ def credit_fit(
         typer.echo(fit_credit_book_file(history, out, seed=seed))
 
 
+@app.command()
+def forecast(
+    source: Annotated[str, typer.Argument(
+        help="Scenario TOML, bundled scenario name, or meter file (customer_id,timestamp,kwh).")],
+    horizon: Annotated[str, typer.Option(help="Forecast horizon: 1d (day-ahead) or 7d.")] = "1d",
+    out: OutOption = Path("out"),
+    history_days: Annotated[
+        int, typer.Option(help="Scenario: days simulated before the window to train on.")
+    ] = 365,
+    origin: Annotated[
+        str | None, typer.Option(help="Meter file: first day forecast (default: last 7 days).")
+    ] = None,
+    weather: Annotated[
+        Path | None, typer.Option(help="Meter file: weather CSV (timestamp,temperature_c,ghi_w_m2).")
+    ] = None,
+) -> None:
+    """Forecast daily feeder peaks (P10/P50/P90, rolling origin); write forecast.nc, plot, metrics."""
+    with _errors_to_exit_codes():
+        from scenarios.forecast_command import run_forecast
+
+        with _stage_progress() as progress:
+            result = run_forecast(source, horizon, out, history_days=history_days, origin=origin,
+                                  weather_file=weather, progress=progress)
+        _print_forecast(result)
+        typer.echo(f"wrote {result.out_dir}")
+
+
+def _print_forecast(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="daily-peak forecast")
+    for column in ("lead [d]", "period", "days", "MAE [kW]", "naive MAE [kW]", "linear MAE [kW]",
+                   "vs naive [%]", "P10-P90 cover [%]", "top-5 hit", "peak hour MAE [h]"):
+        table.add_column(column, justify="right")
+    for row in result.metrics.itertuples():
+        table.add_row(str(row.lead_days), row.period, str(row.days), f"{row.mae_kw:,.1f}",
+                      f"{row.naive_mae_kw:,.1f}", f"{row.linear_mae_kw:,.1f}",
+                      f"{row.mae_reduction_vs_naive_pct:.1f}", f"{row.coverage_pct:.1f}",
+                      f"{row.top_k_hit_rate:.2f}", f"{row.peak_hour_mae_h:.2f}")
+    console = Console(width=max(Console().width, 132))
+    console.print(table)
+    for text, measured, ok in result.targets:
+        console.print(f"{'met' if ok else 'NOT met'}: {text} ({measured})", markup=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
