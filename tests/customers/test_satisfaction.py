@@ -94,3 +94,32 @@ def test_baseline_satisfaction_sees_the_voltage_at_the_customers_bus():
     assert scored["satisfaction_weight"].sel(factor="voltage_quality") > 0
     assert (scored["satisfaction_before"].values[low]
             < scored["satisfaction_before"].values[~low].min()).all()
+
+
+def test_bill_factor_direction_by_hand():
+    """The bill factor falls as the bill rises (scale 20 %, status quo ½).
+
+    score = clip(½ − ½·raw/0.20, 0, 1): a 10 % saving (raw −0.10) → ½ + ¼ = 0.75; a 10 % rise
+    → ½ − ¼ = 0.25; a 20 % saving → 1; a 20 % rise → 0; a 30 % rise clips at 0. The other
+    factors score 1 − raw/scale: discomfort 0.25 of 0.50 → 0.5; voltage 0.01 of 0.05 → 0.8.
+    """
+    raw = np.zeros((5, len(FACTORS)))
+    raw[:, FACTORS.index("bill_change")] = [-0.10, 0.10, -0.20, 0.20, 0.30]
+    scores = score_factors(raw)
+    np.testing.assert_allclose(scores[:, FACTORS.index("bill_change")],
+                               [0.75, 0.25, 1.0, 0.0, 0.0], atol=1e-15)
+    other = np.zeros(len(FACTORS))
+    other[FACTORS.index("discomfort")] = 0.25
+    other[FACTORS.index("voltage_quality")] = 0.01
+    other[FACTORS.index("event_excess")] = 2.0
+    scored = score_factors(other)
+    assert scored[FACTORS.index("discomfort")] == pytest.approx(0.5, abs=1e-15)
+    assert scored[FACTORS.index("voltage_quality")] == pytest.approx(0.8, abs=1e-15)
+    assert scored[FACTORS.index("event_excess")] == 0.0          # clipped, not negative
+
+
+def test_satisfaction_index_is_the_normalised_weighted_sum():
+    """Weights (2, 1, 1, 0, 0) normalise to (½, ¼, ¼, 0, 0); scores (0.8, 0.4, 0.0, 1, 1) →
+    0.4 + 0.1 + 0 = 0.5."""
+    scores = np.array([0.8, 0.4, 0.0, 1.0, 1.0])
+    assert satisfaction_index(scores, np.array([2.0, 1.0, 1.0, 0.0, 0.0])) == pytest.approx(0.5)

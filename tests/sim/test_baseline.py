@@ -86,3 +86,39 @@ def test_no_history_gives_nan_and_partial_days_are_refused():
     assert np.isnan(baseline).all()
     with pytest.raises(ValueError, match="whole days"):
         average_x_of_y(np.ones((1, 30)), 24, np.ones(1, bool), np.zeros(1, bool), WINDOW)
+
+
+def test_x_of_y_picks_the_right_days_and_caps_the_adjustment_by_hand():
+    """One customer, 4 steps a day ``[a, 1, w, 1]``; the window is step 2, the adjustment
+    step 0 (window 2–3, buffer 1, adjustment 1 step); X = 2 of Y = 3.
+
+    ====  ===  ====  =========  ==================================================
+    day   a    w     kind       baseline (window step)
+    ====  ===  ====  =========  ==================================================
+    0     2    4     weekday    NaN (no earlier day)
+    1     2    2     weekday    NaN (one earlier day < X)
+    2     2    9     weekend    days 1, 0: w (2+4)/2 = 3; a 2/2 → ×1 → 3
+    3     2.2  10    event      days 1, 0 → 3; a 2.2/2 = 1.1 (inside ±20 %) → 3.3
+    4     1    6     weekday    days 1, 0 (not 2: weekend; not 3: event) → 3; a 1/2 → 0.5
+                                capped at 0.8 → 2.4
+    5     3    3     weekday    last Y = days 4, 1, 0, the X = 2 most recent 4, 1: w (6+2)/2
+                                = 4; a 3 / ((1+2)/2) = 2 capped at 1.2 → 4.8
+    ====  ===  ====  =========  ==================================================
+
+    High 2 of 3 on day 5 takes the days of most window energy among 4, 1, 0 (6, 2, 4): days 4
+    and 0 → (6+4)/2 = 5, unadjusted. A day never enters its own baseline nor do event days.
+    """
+    a = [2.0, 2.0, 2.0, 2.2, 1.0, 3.0]
+    w = [4.0, 2.0, 9.0, 10.0, 6.0, 3.0]
+    load = np.array([[v for d in range(6) for v in (a[d], 1.0, w[d], 1.0)]])
+    eligible = np.array([True, True, False, True, True, True])
+    event = np.array([False, False, False, True, False, False])
+    window = EventWindow(start=2, stop=3, adjustment_steps=1, buffer_steps=1, cap=0.2)
+    plain = average_x_of_y(load, 4, eligible, event, window, x=2, y=3)
+    np.testing.assert_allclose(plain[0, :, 2], [np.nan, np.nan, 3.0, 3.3, 2.4, 4.8], atol=1e-12)
+    np.testing.assert_allclose(plain[0, 5], [1.8, 1.2, 4.8, 1.2], atol=1e-12)  # ×1.2 all day
+    high = average_x_of_y(load, 4, eligible, event, window, x=2, y=3, highest=True,
+                          adjust=False)
+    np.testing.assert_allclose(high[0, 2:, 2], [3.0, 3.0, 3.0, 5.0], atol=1e-12)
+    last = average_x_of_y(load, 4, eligible, event, window, x=1, y=1, adjust=False)
+    np.testing.assert_allclose(last[0, 1:, 2], [4.0, 2.0, 2.0, 2.0, 6.0], atol=1e-12)
