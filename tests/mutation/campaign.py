@@ -23,6 +23,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import glob
 import json
 import os
@@ -111,12 +113,23 @@ def _statuses(work: Path, target: str) -> dict[str, str]:
     return {name: status_by_exit_code[code] for name, code in codes.items()}
 
 
-def _diff(work: Path, name: str) -> str:
-    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
-                           capture_output=True, text=True, check=False)
-    lines = shown.stdout.splitlines()
-    return "\n".join(line for line in lines if line.startswith(("+", "-"))
-                     and not line.startswith(("+++", "---")))
+def _diffs(work: Path, target: str, names: list[str]) -> dict[str, str]:
+    """The changed lines of each mutant against the original, read from mutmut's copy of the
+    file (it holds every mutant as a function ``<name>__mutmut_<n>`` beside ``…_orig``)."""
+    source = (work / "mutants" / target).read_text()
+    functions = {node.name: ast.get_source_segment(source, node) or ""
+                 for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    out = {}
+    for name in names:
+        function = name.rsplit(".", 1)[-1]
+        orig_name = function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+        original = functions.get(orig_name, "")
+        mutant = functions.get(function, "").replace(function, orig_name, 1)
+        lines = difflib.unified_diff(original.splitlines(), mutant.splitlines(), lineterm="", n=0)
+        out[name] = "\n".join(line for line in lines if line[:1] in "+-"
+                              and not line.startswith(("+++", "---")))
+    return out
 
 
 def run_file(target: str, work_root: Path, max_children: int, timeout_s: float) -> dict:
@@ -135,10 +148,11 @@ def run_file(target: str, work_root: Path, max_children: int, timeout_s: float) 
     env.update(OPENBLAS_NUM_THREADS="1", NUMBA_THREADING_LAYER="workqueue", MPLBACKEND="Agg")
     start = time.perf_counter()
     try:
-        run = subprocess.run([sys.executable, "-m", "mutmut", "run",
-                              "--max-children", str(max_children)], cwd=work, env=env,
-                             capture_output=True, text=True, timeout=timeout_s, check=False)
-        (work / "mutmut-run.log").write_text(run.stdout + run.stderr)
+        with open(work / "mutmut-run.log", "w") as log:
+            run = subprocess.run([sys.executable, "-m", "mutmut", "run",
+                                  "--max-children", str(max_children)], cwd=work, env=env,
+                                 stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
+                                 check=False)
         row["returncode"] = run.returncode
     except subprocess.TimeoutExpired:
         row["error"] = f"stopped after {timeout_s:.0f} s (partial results)"
@@ -151,8 +165,8 @@ def run_file(target: str, work_root: Path, max_children: int, timeout_s: float) 
     detected = sum(counts.get(s, 0) for s in DETECTED)
     row.update(mutants=len(statuses), counts=counts,
                score=round(detected / considered, 4) if considered else None)
-    row["surviving"] = {name: _diff(work, name) for name, status in sorted(statuses.items())
-                        if status not in (*DETECTED, "skipped")}
+    row["surviving"] = _diffs(work, target, [name for name, status in sorted(statuses.items())
+                                             if status not in (*DETECTED, "skipped")])
     return row
 
 
