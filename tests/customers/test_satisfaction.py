@@ -293,5 +293,33 @@ def test_baseline_satisfaction_with_given_weights_by_hand():
         ("satisfaction_weight", "satisfaction_factor", "voltage_outside_share",
          "satisfaction_before"), "1")
     assert out["satisfaction_weight"].attrs["method"] == scenario.satisfaction.weighting
+    assert {name: out[name].dims for name in ("satisfaction_weight", "satisfaction_factor",
+                                              "voltage_outside_share", "satisfaction_before")} \
+        == {"satisfaction_weight": ("factor",), "satisfaction_factor": ("customer", "factor"),
+            "voltage_outside_share": ("customer",), "satisfaction_before": ("customer",)}
     without = baseline_satisfaction(population, scenario, weights=np.ones(5))
     np.testing.assert_allclose(without["satisfaction_before"].values, 0.9)   # (½ + 4)/5
+
+
+def test_default_weights_come_from_the_candidate_matrix_priced_on_the_profiles():
+    """Without given weights: the scenario's method over the scored candidate matrix, the bill
+    column priced on the customers' own profiles (bills −0.2, 0.6, −0.2 instead of 0.2)."""
+    import xarray as xr
+
+    from customers.satisfaction import (
+        baseline_satisfaction,
+        candidate_factor_matrix,
+        factor_weights,
+    )
+
+    scenario, population = _menu_case()
+    time = np.array(["2024-01-15T06:00", "2024-01-15T18:00"], dtype="datetime64[ns]")
+    profiles = xr.Dataset({"p_kw": (("time", "customer"), [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])},
+                          coords={"time": time, "customer": [0, 1, 2]})
+    out = baseline_satisfaction(population, scenario, profiles=profiles)
+    want = factor_weights(score_factors(candidate_factor_matrix(population, scenario,
+                                                                np.zeros(3), profiles)),
+                          scenario.satisfaction.weighting)
+    np.testing.assert_allclose(out["satisfaction_weight"].values, want, rtol=1e-12)
+    plain = baseline_satisfaction(population, scenario)["satisfaction_weight"].values
+    assert np.abs(plain - want).max() > 0.01
