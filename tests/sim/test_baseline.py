@@ -156,18 +156,30 @@ def test_x_of_y_defaults_masks_as_integers_and_adjustment_edges_by_hand():
 
 
 def test_high_x_of_y_ranks_on_the_window_only_and_keeps_ties_in_recency_order():
-    """High 1 of 2 over steps ``[big, w]`` with the window on step 1: day 0 (w = 5, big 0)
-    beats day 1 (w = 3, big 100), so day 2's baseline window is 5 — ranking on the whole day
-    would pick day 1. With equal window energy the most recent day (1) wins (stable order)."""
+    """High 1 of 2 over steps ``[big, w, late]`` with the window on step 1: day 0 (w = 5,
+    big 0, late 0) beats day 1 (w = 3, big 100, late 100), so day 2's baseline window is 5 —
+    ranking on the whole day or on the window and the rest of the day would pick day 1. With
+    equal window energy the most recent day (1) wins (stable order)."""
     window = EventWindow(start=1, stop=2, adjustment_steps=1, buffer_steps=0)
-    load = np.array([[0.0, 5.0, 100.0, 3.0, 0.0, 0.0]])
-    got = average_x_of_y(load, 2, np.ones(3, bool), np.zeros(3, bool), window, x=1, y=2,
+    load = np.array([[0.0, 5.0, 0.0, 100.0, 3.0, 100.0, 0.0, 0.0, 0.0]])
+    got = average_x_of_y(load, 3, np.ones(3, bool), np.zeros(3, bool), window, x=1, y=2,
                          highest=True, adjust=False)
-    np.testing.assert_allclose(got[0, 2], [0.0, 5.0])
-    tie = np.array([[0.0, 5.0, 100.0, 5.0, 0.0, 0.0]])
-    got = average_x_of_y(tie, 2, np.ones(3, bool), np.zeros(3, bool), window, x=1, y=2,
+    np.testing.assert_allclose(got[0, 2], [0.0, 5.0, 0.0])
+    tie = np.array([[0.0, 5.0, 0.0, 100.0, 5.0, 0.0, 0.0, 0.0, 0.0]])
+    got = average_x_of_y(tie, 3, np.ones(3, bool), np.zeros(3, bool), window, x=1, y=2,
                          highest=True, adjust=False)
-    np.testing.assert_allclose(got[0, 2], [100.0, 5.0])
+    np.testing.assert_allclose(got[0, 2], [100.0, 5.0, 0.0])
+
+
+def test_high_x_of_y_looks_back_only_y_days():
+    """highest=True with the default X = Y = 10 over 12 days whose window loads are 100, 1, 2,
+    …, 10, 0: day 11 averages days 1–10 (5.5); looking back 11 days would rank day 0's 100 in."""
+    w = np.array([100.0, *range(1, 11), 0.0])
+    load = np.array([[v for d in range(12) for v in (1.0, w[d])]])
+    window = EventWindow(start=1, stop=2, adjustment_steps=1, buffer_steps=0)
+    got = average_x_of_y(load, 2, np.ones(12, bool), np.zeros(12, bool), window, highest=True,
+                         adjust=False)
+    assert got[0, 11, 1] == pytest.approx(5.5)
 
 
 def test_accuracy_metrics_and_reduction_by_hand():
