@@ -73,6 +73,8 @@ TARGETS: dict[str, list[str]] = {
 }
 #: A score below this fails the campaign (issue 22).
 MIN_SCORE = 0.80
+#: Surviving mutants judged equivalent, with the reason (file → mutant → reason).
+EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 #: Statuses (mutmut's names) that count as a detected mutant.
 DETECTED = ("killed", "timeout", "caught by type check", "segfault")
 
@@ -157,6 +159,12 @@ def run_file(target: str, work_root: Path, max_children: int, timeout_s: float) 
     except subprocess.TimeoutExpired:
         row["error"] = f"stopped after {timeout_s:.0f} s (partial results)"
     row["seconds"] = round(time.perf_counter() - start, 1)
+    return summarise(row, work)
+
+
+def summarise(row: dict, work: Path) -> dict:
+    """Counts, scores and the undetected mutants of one file's finished (or stopped) run."""
+    target = row["file"]
     statuses = _statuses(work, target)
     counts: dict[str, int] = {}
     for status in statuses.values():
@@ -165,24 +173,36 @@ def run_file(target: str, work_root: Path, max_children: int, timeout_s: float) 
     detected = sum(counts.get(s, 0) for s in DETECTED)
     row.update(mutants=len(statuses), counts=counts,
                score=round(detected / considered, 4) if considered else None)
-    row["surviving"] = _diffs(work, target, [name for name, status in sorted(statuses.items())
-                                             if status not in (*DETECTED, "skipped")])
+    surviving = _diffs(work, target, [name for name, status in sorted(statuses.items())
+                                      if status not in (*DETECTED, "skipped")])
+    judged = tomllib.loads(EQUIVALENT.read_text()).get(target, {}) if EQUIVALENT.exists() else {}
+    row["equivalent"] = {name: {"diff": diff, "reason": judged[name]}
+                         for name, diff in surviving.items() if name in judged}
+    row["surviving"] = {name: diff for name, diff in surviving.items() if name not in judged}
+    rest = considered - len(row["equivalent"])
+    row["score_without_equivalent"] = round(detected / rest, 4) if rest else None
     return row
 
 
 def write_report(rows: list[dict], path: Path) -> None:
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     out = ["# Mutation score per file", "",
-           "| file | mutants | killed | survived | no tests | timeout | other | score | s |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "Score: (killed + timeout) / (mutants − skipped); adjusted: the same without the "
+           "surviving mutants judged equivalent (tests/mutation/equivalent.toml).", "",
+           "| file | mutants | killed | survived | equivalent | no tests | timeout | other "
+           "| score | adjusted | s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         c = row.get("counts", {})
         other = sum(v for k, v in c.items()
                     if k not in ("killed", "survived", "no tests", "timeout", "skipped"))
-        score = "—" if row.get("score") is None else f"{100 * row['score']:.1f} %"
+        score, adjusted = (("—" if row.get(k) is None else f"{100 * row[k]:.1f} %")
+                           for k in ("score", "score_without_equivalent"))
+        equivalent = len(row.get("equivalent", {}))
         out.append(f"| {row['file']} | {row.get('mutants', 0)} | {c.get('killed', 0)} | "
-                   f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {c.get('timeout', 0)} | "
-                   f"{other} | {score} | {row.get('seconds', '')} |")
+                   f"{c.get('survived', 0) - equivalent} | {equivalent} | "
+                   f"{c.get('no tests', 0)} | {c.get('timeout', 0)} | {other} | {score} | "
+                   f"{adjusted} | {row.get('seconds', '')} |")
     for row in rows:
         if row.get("error"):
             out += ["", f"**{row['file']}**: {row['error']}"]
@@ -191,6 +211,11 @@ def write_report(rows: list[dict], path: Path) -> None:
             for name, diff in row["surviving"].items():
                 out += [f"- `{name}`", "", "  ```diff", *("  " + line for line in
                                                         diff.splitlines()), "  ```"]
+        if row.get("equivalent"):
+            out += ["", f"## Judged equivalent in {row['file']}", ""]
+            for name, item in row["equivalent"].items():
+                out += [f"- `{name}`: {item['reason']}", "", "  ```diff",
+                        *("  " + line for line in item["diff"].splitlines()), "  ```"]
     path.write_text("\n".join(out) + "\n")
 
 
@@ -200,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "mutation")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout-s", type=float, default=1800.0, help="per file")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="rebuild the report from the work copies of an earlier run (e.g. "
+                             "after judging mutants in equivalent.toml)")
     args = parser.parse_args(argv)
     files = args.files or list(TARGETS)
     unknown = [f for f in files if f not in TARGETS]
@@ -208,14 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for target in files:
-        rows.append(run_file(target, args.work.resolve(), args.max_children, args.timeout_s))
+        work = args.work.resolve() / target.replace("/", "__").removesuffix(".py")
+        if args.summarise_only:
+            if not (work / "mutants").exists():
+                continue
+            rows.append(summarise({"file": target, "tests": TARGETS[target]}, work))
+        else:
+            rows.append(run_file(target, args.work.resolve(), args.max_children, args.timeout_s))
         write_report(rows, args.work / "report.md")
         row = rows[-1]
         score = "—" if row.get("score") is None else f"{100 * row['score']:.1f} %"
         print(f"{target}: {row.get('mutants', 0)} mutants, score {score}"
               f"{' (' + row['error'] + ')' if row.get('error') else ''}", flush=True)
     print(f"report: {args.work / 'report.md'}")
-    low = [r["file"] for r in rows if r.get("score") is None or r["score"] < MIN_SCORE]
+    low = [r["file"] for r in rows
+           if r.get("score_without_equivalent") is None or r["score_without_equivalent"] < MIN_SCORE]
     return 1 if low else 0
 
 
