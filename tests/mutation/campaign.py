@@ -9,7 +9,9 @@ two cores, not the whole suite per mutant.
 The report (``<work>/report.md`` and ``report.json``) gives, per file, the mutants killed,
 survived, without a covering test, timed out, and the score
 ``(killed + timeout) / (all − skipped)``; every surviving mutant is listed with its diff, to be
-killed by a new test or explained as equivalent.
+killed by a new test or judged equivalent in ``equivalent.toml`` (with the reason), which
+leaves it out of the adjusted score. The campaign exits 1 when a file's adjusted score is
+below `MIN_SCORE`.
 
 Decorated functions (the Numba kernels) are never mutated by mutmut 3; their twins in
 ``tests/reference/`` pin them instead.
