@@ -172,7 +172,7 @@ def test_critic_weights_with_correlated_columns_by_hand():
     a constant: ``C = σ·Σ_k (1 − r)`` gives a: σ·(0 + 0 + 1.5 + 1), b: 2σ·(0 + 0 + 1.5 + 1),
     c: σ·(1.5 + 1.5 + 0 + 1), constant 0, with σ = σ_a = σ_c = √(0.02/3) → (2.5, 5, 4, 0)/11.5."""
     a = np.array([0.1, 0.2, 0.3])
-    X = np.column_stack([a, 2 * a, [0.3, 0.1, 0.2], np.full(3, 0.4)])
+    X = np.column_stack([a, 2 * a, [0.3, 0.1, 0.2], np.full(3, 0.5)])   # σ = 0 exactly
     np.testing.assert_allclose(critic_weights(X), np.array([2.5, 5.0, 4.0, 0.0]) / 11.5,
                                rtol=1e-12, atol=1e-15)
     from customers.satisfaction import factor_weights
@@ -205,7 +205,7 @@ def test_customer_voltage_picks_each_customers_bus_and_names_a_missing_one():
         customer_voltage(xr.Dataset({"bus": ("customer", [3, 4, 6])}), vm)
 
 
-def _menu_case():
+def _menu_case(**overrides):
     """Three customers (residential ×2, commercial), flat 0.30 EUR/kWh (current) and a TOU of
     0.24 before noon and 0.48 after (day mean 0.36), one contract of 2 kW × 4 events."""
     import xarray as xr
@@ -221,7 +221,7 @@ def _menu_case():
                 {"name": "pm", "start_h": 12, "end_h": 24, "price_eur_per_kwh": 0.48}]},
         ],
         "curtailment": [{"name": "cut", "kw": 2.0, "max_events": 4}],
-    })
+    }, **overrides)
     population = xr.Dataset(
         {"comfort_events": ("customer", [2, 8, 4]),
          "segment": ("customer", np.array(["residential", "residential", "commercial"])),
@@ -251,23 +251,24 @@ def test_candidate_factor_matrix_without_profiles_by_hand():
 
 
 def test_candidate_factor_matrix_prices_the_customers_own_load_by_hand():
-    """With profiles at 06:00 and 18:00: imports (1, 0), (0, 1), (1, 0) (an export counts 0).
-    Flat cost 0.30 each; TOU 0.24, 0.48, 0.24 → bill −0.2, +0.6, −0.2. Mean import 0.5 kW each:
-    discomfort ½·min(2/1, 1) = 0.5."""
+    """With profiles at 06:00 and 18:00: imports (1, 0), (0, 3), (1, 0) (an export counts 0).
+    Flat cost 0.30, 0.90, 0.30; TOU 0.24, 1.44, 0.24 → bill −0.2, +0.6, −0.2. Mean import 0.5,
+    1.5, 0.5 kW: discomfort ½·min(2/(2·P), 1) = 0.5, ⅓, 0.5."""
     import xarray as xr
 
     from customers.satisfaction import candidate_factor_matrix
 
     scenario, population = _menu_case()
     time = np.array(["2024-01-15T06:00", "2024-01-15T18:00"], dtype="datetime64[ns]")
-    profiles = xr.Dataset({"p_kw": (("time", "customer"), [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])},
+    profiles = xr.Dataset({"p_kw": (("time", "customer"), [[1.0, 0.0, 1.0], [0.0, 3.0, -1.0]])},
                           coords={"time": time, "customer": [0, 1, 2]})
     got = candidate_factor_matrix(population, scenario, profiles=profiles)
     np.testing.assert_allclose(got[:6, 0], 0.0, atol=1e-15)
     np.testing.assert_allclose(got[6:, 0], [-0.2, 0.6, -0.2] * 2, rtol=1e-12)
-    np.testing.assert_allclose(got[3:6, 1], [0.5, 0.5, 0.5], rtol=1e-12)
-    # TOU + cut burdens −0.2 + 0.5, 0.6 + 0.5 (residential median 0.7 → 0.4 each), commercial 0.
-    np.testing.assert_allclose(got[9:, 4], [0.4, 0.4, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(got[3:6, 1], [0.5, 1 / 3, 0.5], rtol=1e-12)
+    # TOU + cut burdens −0.2 + 0.5 = 0.3 and 0.6 + ⅓ (residential median 0.6167 → 0.3167 each),
+    # the lone commercial customer 0.
+    np.testing.assert_allclose(got[9:, 4], [0.95 / 3, 0.95 / 3, 0.0], rtol=1e-12)
 
 
 def test_baseline_satisfaction_with_given_weights_by_hand():
@@ -281,8 +282,7 @@ def test_baseline_satisfaction_with_given_weights_by_hand():
     vm = np.ones((3, 4))
     vm[0, 0] = 0.93
     vm[2, :2] = 1.02                                         # inside the band
-    out = baseline_satisfaction(population, scenario, weights=np.array([0, 0, 0, 1.0, 1.0]),
-                                vm_pu=vm)
+    out = baseline_satisfaction(population, scenario, weights=[0, 0, 0, 1, 1], vm_pu=vm)
     np.testing.assert_allclose(out["voltage_outside_share"].values, [0.25, 0.0, 0.0])
     np.testing.assert_allclose(out["satisfaction_before"].values, [0.5, 1.0, 1.0])
     np.testing.assert_allclose(out["satisfaction_factor"].values[1], [0.5, 1, 1, 1, 1])
@@ -293,6 +293,13 @@ def test_baseline_satisfaction_with_given_weights_by_hand():
         ("satisfaction_weight", "satisfaction_factor", "voltage_outside_share",
          "satisfaction_before"), "1")
     assert out["satisfaction_weight"].attrs["method"] == scenario.satisfaction.weighting
+    assert out["satisfaction_weight"].dtype == np.float64 and out["factor"].dtype == "<U16"
+    assert {name: out[name].attrs["long_name"] for name in out.data_vars
+            if name not in population} == {
+        "satisfaction_weight": "satisfaction factor weight",
+        "satisfaction_factor": "baseline factor score",
+        "voltage_outside_share": "time share outside voltage band",
+        "satisfaction_before": "satisfaction before offers"}
     assert {name: out[name].dims for name in ("satisfaction_weight", "satisfaction_factor",
                                               "voltage_outside_share", "satisfaction_before")} \
         == {"satisfaction_weight": ("factor",), "satisfaction_factor": ("customer", "factor"),
@@ -302,8 +309,9 @@ def test_baseline_satisfaction_with_given_weights_by_hand():
 
 
 def test_default_weights_come_from_the_candidate_matrix_priced_on_the_profiles():
-    """Without given weights: the scenario's method over the scored candidate matrix, the bill
-    column priced on the customers' own profiles (bills −0.2, 0.6, −0.2 instead of 0.2)."""
+    """Without given weights: the scenario's method (CRITIC here) over the scored candidate
+    matrix, with the bill column priced on the customers' own profiles (bills −0.2, 0.6, −0.2
+    instead of 0.2) and the voltage column from the power flow."""
     import xarray as xr
 
     from customers.satisfaction import (
@@ -312,14 +320,29 @@ def test_default_weights_come_from_the_candidate_matrix_priced_on_the_profiles()
         factor_weights,
     )
 
-    scenario, population = _menu_case()
+    scenario, population = _menu_case(satisfaction={"weighting": "critic"})
     time = np.array(["2024-01-15T06:00", "2024-01-15T18:00"], dtype="datetime64[ns]")
     profiles = xr.Dataset({"p_kw": (("time", "customer"), [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])},
                           coords={"time": time, "customer": [0, 1, 2]})
-    out = baseline_satisfaction(population, scenario, profiles=profiles)
-    want = factor_weights(score_factors(candidate_factor_matrix(population, scenario,
-                                                                np.zeros(3), profiles)),
-                          scenario.satisfaction.weighting)
+    vm = np.array([[1.0, 0.9], [1.0, 1.0], [0.9, 0.9]])       # outside ±0.05: ½, 0, 1 of the time
+    out = baseline_satisfaction(population, scenario, profiles=profiles, vm_pu=vm)
+    want = factor_weights(score_factors(candidate_factor_matrix(
+        population, scenario, np.array([0.5, 0.0, 1.0]), profiles)), "critic")
     np.testing.assert_allclose(out["satisfaction_weight"].values, want, rtol=1e-12)
-    plain = baseline_satisfaction(population, scenario)["satisfaction_weight"].values
+    assert np.abs(want - factor_weights(score_factors(candidate_factor_matrix(
+        population, scenario, np.array([0.5, 0.0, 1.0]), profiles)), "entropy")).max() > 0.01
+    plain = baseline_satisfaction(population, scenario, vm_pu=vm)["satisfaction_weight"].values
     assert np.abs(plain - want).max() > 0.01
+    flat = baseline_satisfaction(population, scenario, profiles=profiles)["satisfaction_weight"]
+    assert np.abs(flat.values - want).max() > 0.01
+
+
+def test_mean_price_of_a_free_flat_tariff_is_zero():
+    """A flat tariff at 0 EUR/kWh has mean price 0 (not a default); a TOU's is the time-weighted
+    mean of its periods: (12·0.24 + 12·0.48)/24 = 0.36."""
+    from customers.satisfaction import _mean_price
+
+    scenario, _ = _menu_case()
+    free = scenario.offers.tariffs[0].model_copy(update={"price_eur_per_kwh": 0.0})
+    assert _mean_price(free) == 0.0
+    assert _mean_price(scenario.offers.tariffs[1]) == pytest.approx(0.36, rel=1e-15)
