@@ -64,7 +64,7 @@ TARGETS: dict[str, list[str]] = {
     "optimizer/lagrange_dual.py": ["tests/optimizer/test_lagrange_fix.py"],
     "optimizer/lagrange_fix.py": ["tests/optimizer/test_lagrange_fix.py"],
     "optimizer/lagrangian.py": ["tests/optimizer/test_lagrangian.py"],
-    "optimizer/model.py": ["tests/optimizer/test_model.py"],
+    "optimizer/model.py": ["tests/optimizer/test_model.py", "tests/optimizer/test_handoff.py"],
     "optimizer/offers.py": ["tests/optimizer/test_offers.py"],
     "optimizer/pairs.py": ["tests/optimizer/test_model.py"],
     "optimizer/pareto.py": ["tests/optimizer/test_pareto.py"],

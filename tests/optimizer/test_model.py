@@ -243,3 +243,88 @@ def test_count_mode_bounds_and_rows_by_hand():
     assert [_read(m, r)[1:] for r in m.one_offer.values()] == [(2.0, 2.0), (3.0, 3.0)]
     assert _read(m, m.satisfaction_mean)[1] == pytest.approx(3.0)
     assert m.peak.lb == pytest.approx(max(10 - 2 * 2 - 3 * 0.5, 8 - 2 * 0.5 - 3 * 1.0))
+
+
+def _with_voltage(**overrides):
+    """The hand problem plus one monitored bus with only a lower limit (0.95 p.u.): S = (−0.01,
+    −0.02) p.u./kW, base (0.951, 0.952). Step 1 can fall to 0.952 − 0.01·0.5 = 0.947 (customer 0
+    on offer b adds 0.5 kW) — a row; step 0 cannot (no offer adds load then)."""
+    import scipy.sparse as sp
+
+    return _hand_problem(voltage_sensitivity_pu_per_kw=sp.csr_array([[-0.01, -0.02]]),
+                         voltage_base_pu=np.array([[0.951], [0.952]]), voltage_min_pu=0.95,
+                         **overrides)
+
+
+def test_model_wiring_by_hand():
+    """Named sets and options are kept; given peak steps are used as given; the ε row of a
+    satisfaction sweep is built even where it could not bind; count mode relaxed is continuous;
+    a one-sided voltage row ``0.95 − 0.952 ≤ 0.005·p1 − 0.005·p2 + 0.02·p4`` has no upper bound;
+    the revenue rows are left out exactly when both reachable totals (−8 … 8) fit the band 8."""
+    import pyomo.environ as pyo
+
+    options = ModelOptions(peak_steps=np.array([1]))
+    m = build_model(_hand_problem(), options)
+    assert m.name == "offer-assignment" and m.options is options
+    assert list(m.S) == [1] and list(m.I) == [0, 1]
+    assert list(m.network_families) == ["trafo", "line"]
+    loose = _hand_problem(satisfaction_floor_mean=0.1)
+    assert build_model(loose).component("satisfaction_mean") is None
+    swept = build_model(loose, ModelOptions(epsilon_row="satisfaction"))
+    assert _read(swept, swept.satisfaction_mean)[1] == pytest.approx(0.2)
+    relaxed = build_model(_hand_problem(), ModelOptions(counts=np.array([2.0, 3.0]), relax=True))
+    assert all(v.domain is pyo.NonNegativeReals for v in relaxed.x.values())
+    v = build_model(_with_voltage())
+    assert v._network_rows[-1] == ("voltage", 0, 1)
+    coefs, lower, upper = _read(v, list(v.network.values())[-1])
+    assert coefs == pytest.approx({"p1": 0.005, "p2": -0.005, "p4": 0.02})
+    assert (lower, upper) == (pytest.approx(-0.002), None)
+    revenue = np.array([[0.0, -5.0, 8.0], [0.0, 0.0, -3.0]])
+    fits = build_model(_hand_problem(revenue_change_eur=revenue, revenue_band_eur=8.0))
+    assert fits.component("revenue_up") is None
+    wide = build_model(_hand_problem(revenue_change_eur=revenue, revenue_band_eur=7.9))
+    assert _read(wide, wide.revenue_down)[1] == pytest.approx(-7.9)
+    one_side = build_model(_hand_problem(revenue_band_eur=9.0))      # −11 < −9, 8 ≤ 9
+    assert _read(one_side, one_side.revenue_up)[2] == 9.0
+
+
+def test_elastic_peak_cap_cost_and_voltage_slacks_by_hand():
+    """Elastic with a peak cap of 9 kW and a cost sweep: ``peak − s_cap ≤ 9``, the cost row
+    ``Σ cost·x − s_cost ≤ 58.5``, the lower voltage row ``… + s_v ≥ −0.002``; slacks are
+    non-negative; scales: cap 0.01 (→ 100), cost 1, voltage 0.01 (→ 100)."""
+    import pyomo.environ as pyo
+
+    m = build_model(_with_voltage(), ModelOptions(elastic=True, peak_cap_kw=9.0,
+                                                  epsilon_row="cost"))
+    assert _read(m, m.peak_cap) == ({"peak": 1.0, "slack_peak_cap": -1.0}, None, 9.0)
+    assert m.peak.ub is None
+    assert _read(m, m.cost_cap)[0] == {"p1": 11.5, "p2": 33.0, "p4": 24.5, "slack_cost": -1.0}
+    assert _read(m, list(m.network.values())[-1])[0]["slack_voltage_0"] == 1.0
+    assert all(s.domain is pyo.NonNegativeReals for s in m.slacks.values())
+    got, _ = _linear(m, m.objective.expr)
+    assert got["slack_peak_cap"] == pytest.approx(100.0)
+    assert got["slack_cost"] == pytest.approx(1.0)
+    assert got["slack_voltage_0"] == pytest.approx(100.0)
+
+
+def test_slack_scales_by_hand():
+    """Each slack is scaled by its limit's magnitude, at least 1: budget, band, transformer and
+    line limits of 1.5 stay 1.5 (0.5 becomes 1); cost 1; satisfaction and voltage 0.01."""
+    from optimizer.model import _slack_scale
+
+    p = _hand_problem(budget_eur=1.5, revenue_band_eur=1.5, trafo_limit_kw=np.array([1.5, 0.5]),
+                      line_limit_kw=np.array([1.5]))
+    names = ["budget", "revenue_up", "revenue_down", "cost", "satisfaction_mean", "trafo:0",
+             "trafo:1", "line:0", "voltage:0", "peak_cap"]
+    assert [_slack_scale(p, n) for n in names] == pytest.approx(
+        [1.5, 1.5, 1.5, 1.0, 0.01, 1.5, 1.0, 1.5, 0.01, 0.01])
+    q = _hand_problem(budget_eur=0.5, revenue_band_eur=0.5)
+    assert [_slack_scale(q, n) for n in ("budget", "revenue_up")] == [1.0, 1.0]
+
+
+def test_sweep_objectives_maximise():
+    import pyomo.environ as pyo
+
+    for row in ("satisfaction", "cost"):
+        m = build_model(_hand_problem(), ModelOptions(objective="peak", epsilon_row=row))
+        assert m.objective.sense == pyo.maximize
