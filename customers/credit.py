@@ -168,9 +168,9 @@ class Scorecard:
         return total
 
 
-def _monotone_bins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _monotone_bins(x: np.ndarray, y: np.ndarray, max_bins: int = MAX_BINS) -> np.ndarray:
     """Upper edges of quantile bins merged until the bad rate is monotone in the feature."""
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, max_bins + 1)[1:-1]))
     while True:
         idx = np.searchsorted(edges, x, side="left")
         counts = np.bincount(idx, minlength=len(edges) + 1)
@@ -191,15 +191,16 @@ def _monotone_bins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         edges = np.delete(edges, bad[0])
 
 
-def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
-    """Fit the WoE logistic scorecard on feature rows ``X[:, FEATURES]`` and bad flags."""
+def fit_scorecard(X: np.ndarray, bad: np.ndarray, max_bins: int = MAX_BINS,
+                  names: tuple[str, ...] = FEATURES) -> Scorecard:
+    """Fit the WoE logistic scorecard on feature rows ``X[:, names]`` and bad flags."""
     from sklearn.linear_model import LogisticRegression
 
     y = bad.astype(np.float64)
     n_bad, n_good = y.sum() + 0.5, (1 - y).sum() + 0.5
     edges, woes, rates, columns = [], [], [], []
     for j in range(X.shape[1]):
-        e = _monotone_bins(X[:, j], y)
+        e = _monotone_bins(X[:, j], y, max_bins)
         idx = np.searchsorted(e, X[:, j], side="left")
         counts = np.bincount(idx, minlength=len(e) + 1)
         bads = np.bincount(idx, weights=y, minlength=len(e) + 1)
@@ -229,7 +230,7 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
         # ln(odds_good) = −(b0 + Σ b_j·WoE_j), shared out over the features' bins.
         points.append(-(coef[k] * woes[j] + intercept / p) * factor + offset / p)
     return Scorecard(
-        features=tuple(FEATURES[j] for j in active),
+        features=tuple(names[j] for j in active),
         edges=tuple(edges[j] for j in active),
         woe=tuple(woes[j] for j in active),
         bad_rate=tuple(rates[j] for j in active),
@@ -390,13 +391,20 @@ def assess_credit(
     if history is None:
         history = synthesize_payment_history(population, scenario, monthly_bill_eur=bill)
     book = reference_book(population, scenario, bill, history).sortby("customer")
-    Xs, bad, _ = panel(book, SCORECARD_OUTCOME_MONTHS, 1.0)
-    rows = _fit_rows(np.ones(len(bad), dtype=bool))
-    card = fit_scorecard(Xs[rows], bad[rows])
-    warning_model = fit_early_warning(book)
-
     now = payment_features(history, history.sizes["month"])
-    score = card.score(now)
+    if scenario.credit.scorecard is not None:
+        # A card fitted on the utility's whole book (customers/credit_book.py).
+        from customers.credit_book import load_scorecard
+
+        path = scenario.credit.scorecard
+        book_card = load_scorecard(path if path.is_absolute() else scenario.base_dir / path)
+        card, score = book_card.card, book_card.score(history)
+    else:
+        Xs, bad, _ = panel(book, SCORECARD_OUTCOME_MONTHS, 1.0)
+        rows = _fit_rows(np.ones(len(bad), dtype=bool))
+        card = fit_scorecard(Xs[rows], bad[rows])
+        score = card.score(now)
+    warning_model = fit_early_warning(book)
     tier = assign_tiers(score, scenario.credit.tier_min_scores)
     probability = warning_model.probability(now)
     contributions = warning_model.contributions(now)

@@ -74,7 +74,14 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     net = load_network(source, base_dir=scenario.base_dir)
 
     report("building customers")
-    population = _build_population(scenario, net)
+    measured = None
+    if scenario.customers.source == "meter":
+        from scenarios.meter_loads import read_measured
+
+        measured = read_measured(scenario, net, time)
+        population = measured.population
+    else:
+        population = _build_population(scenario, net)
     incidence = _incidence(population, net)
     report("simulating weather and loads")
     weather_config = scenario.weather
@@ -88,6 +95,10 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     )
     if scenario.customers.source == "synthetic" and scenario.customers.size_to_network:
         population, profiles = _size_to_network(population, profiles, net)
+    if measured is not None:
+        from scenarios.meter_loads import apply_measured
+
+        population, profiles = apply_measured(measured, population, profiles, net)
 
     report("scoring credit")
     bill = _monthly_bill_eur(scenario, profiles, step_h)

@@ -184,4 +184,9 @@ def _referenced_files(scenario: Scenario) -> list[tuple[str, Path]]:
         files.append(("customers.file", scenario.customers.file))
     if scenario.credit.history_file is not None:
         files.append(("credit.history_file", scenario.credit.history_file))
+    if scenario.credit.scorecard is not None:
+        files.append(("credit.scorecard", scenario.credit.scorecard))
+    for name in ("meter_file", "register_file"):  # meter-driven customers
+        if getattr(scenario.customers, name) is not None:
+            files.append((f"customers.{name}", getattr(scenario.customers, name)))
     return files

@@ -145,8 +145,11 @@ def run_scenario(
         (staging / "run.json").write_text(
             json.dumps({"scenario": scenario.name, "kpis": kpis, "timings_s": timings}, indent=2)
         )
+    # A meter-driven run says how much of the feeder is measured (scenarios/meter_loads.py).
+    notes = [str(feeder.population.attrs["customers_note"])] if (
+        "customers_note" in feeder.population.attrs) else []
     return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
-                     timings_s=timings, warnings=_warnings(before, kpis))
+                     timings_s=timings, warnings=notes + _warnings(before, kpis))
 
 
 def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:

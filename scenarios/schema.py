@@ -120,8 +120,9 @@ class SegmentMix(_Model):
 
 
 class CustomersConfig(_Model):
-    source: Literal["synthetic", "file"] = Field(
-        "synthetic", description="Synthesize a population, or read it from a CSV file."
+    source: Literal["synthetic", "file", "meter"] = Field(
+        "synthetic",
+        description="Synthesize a population, read it from a CSV file, or drive it by meter data.",
     )
     file: Path | None = Field(
         None, description="Customers CSV (see customers.io), relative to the scenario."
@@ -158,6 +159,26 @@ class CustomersConfig(_Model):
     def _file_given(self) -> CustomersConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("customers.file is required when customers.source = 'file'")
+        return self
+
+    # Meter-driven customers (customers.source = "meter"; see scenarios/meter_loads.py).
+    meter_file: Path | None = Field(
+        None, description="Interval meter data (customer_id,timestamp,kwh), relative to the scenario."
+    )
+    register_file: Path | None = Field(
+        None,
+        description=(
+            "Meter register CSV: customer_id (as in the meter file), bus (or load element), "
+            "segment, optional customers-file columns; relative to the scenario."
+        ),
+    )
+    meter_tz: str = Field("Europe/Berlin", description="Time zone of the meters' local clocks.")
+
+    @model_validator(mode="after")
+    def _meter_files_given(self) -> CustomersConfig:
+        if self.source == "meter" and (self.meter_file is None or self.register_file is None):
+            raise ValueError("customers.meter_file and customers.register_file are required when "
+                             "customers.source = 'meter'")
         return self
 
 
@@ -209,6 +230,13 @@ class CreditConfig(_Model):
     )
     policies: dict[Literal["A", "B", "C", "D"], TierPolicy] = Field(
         default_factory=_default_policies, description="Risk decisions per credit tier."
+    )
+    scorecard: Path | None = Field(
+        None,
+        description=(
+            "Scorecard JSON fitted on the utility's whole book (`gridflex credit fit`), relative "
+            "to the scenario; it scores the customers instead of a card fitted on the feeder."
+        ),
     )
 
     @field_validator("tier_min_scores")

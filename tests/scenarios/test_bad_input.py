@@ -345,11 +345,12 @@ def test_customers_row_with_extra_field_is_one_line(make_scenario, cli, tmp_path
     assert "customers.csv" in line and "line 3" in line
 
 
-def test_customer_id_beyond_int64_is_one_line(make_scenario, cli, tmp_path):
+def test_customer_id_beyond_int64_is_kept_as_text(make_scenario, cli, tmp_path):
+    # Issue 19: IDs are text; a number too large for int64 is an ID like any other.
     path = make_scenario(CUSTOMERS_FILE, files={"customers.csv": (
         "customer_id,bus,segment,annual_kwh\n9.3e18,12,residential,3200\n2,16,residential,4100\n"
     )})
-    result = cli.invoke(app, ["run", str(path), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1, result.stderr
-    line = _single_error_line(result.stderr)
-    assert "customers.csv, line 2, column 'customer_id'" in line
+    result = cli.invoke(app, ["customers", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    written = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
+    assert list(written["customer_id"]) == ["9.3e18", "2"]
