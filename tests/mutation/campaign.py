@@ -130,7 +130,9 @@ def _diffs(work: Path, target: str, names: list[str]) -> dict[str, str]:
     """The changed lines of each mutant against the original, read from mutmut's copy of the
     file (it holds every mutant as a function ``<name>__mutmut_<n>`` beside ``…_orig``)."""
     source = (work / "mutants" / target).read_text()
-    functions = {node.name: ast.get_source_segment(source, node) or ""
+    lines = source.splitlines()
+    # By line numbers: ast.get_source_segment re-scans the file per function (minutes here).
+    functions = {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno])
                  for node in ast.walk(ast.parse(source))
                  if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
     out = {}
