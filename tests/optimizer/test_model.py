@@ -328,3 +328,16 @@ def test_sweep_objectives_maximise():
     for row in ("satisfaction", "cost"):
         m = build_model(_hand_problem(), ModelOptions(objective="peak", epsilon_row=row))
         assert m.objective.sense == pyo.maximize
+
+
+def test_matrix_rows_iterate_as_pyomo_writers_ask():
+    """`MatrixRows` answers keys/values/items with Pyomo's sort arguments, rows in matrix order
+    (the one-offer rows of customers 0 and 1), and gives each row as (lower, body, upper)."""
+    m = build_model(_hand_problem())
+    rows = m.one_offer
+    assert list(rows.keys(sort=True)) == [0, 1]
+    assert [i for i, _ in rows.items(sort=True)] == [0, 1]
+    assert [r for _, r in rows.items()] == list(rows.values(sort=True))
+    lower, body, upper = list(rows.values())[1].to_bounded_expression()
+    assert (lower, upper) == (1.0, 1.0)
+    assert _linear(m, body)[0] == {"p3": 1.0, "p4": 1.0}
