@@ -192,6 +192,9 @@ def summarise(row: dict, work: Path) -> dict:
     row["equivalent"] = {name: {"diff": diff, "reason": judged[name]}
                          for name, diff in surviving.items() if name in judged}
     row["surviving"] = {name: diff for name, diff in surviving.items() if name not in judged}
+    row["open"] = {}                     # status → count, of the undetected and not judged
+    for name in row["surviving"]:
+        row["open"][statuses[name]] = row["open"].get(statuses[name], 0) + 1
     rest = considered - len(row["equivalent"])
     row["score_without_equivalent"] = round(detected / rest, 4) if rest else None
     return row
@@ -207,14 +210,14 @@ def write_report(rows: list[dict], path: Path) -> None:
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         c = row.get("counts", {})
-        other = sum(v for k, v in c.items()
-                    if k not in ("killed", "survived", "no tests", "timeout", "skipped"))
+        other = sum(v for k, v in row.get("open", {}).items() if k not in ("survived", "no tests"))
         score, adjusted = (("—" if row.get(k) is None else f"{100 * row[k]:.1f} %")
                            for k in ("score", "score_without_equivalent"))
         equivalent = len(row.get("equivalent", {}))
+        open_ = row.get("open", {})
         out.append(f"| {row['file']} | {row.get('mutants', 0)} | {c.get('killed', 0)} | "
-                   f"{c.get('survived', 0) - equivalent} | {equivalent} | "
-                   f"{c.get('no tests', 0)} | {c.get('timeout', 0)} | {other} | {score} | "
+                   f"{open_.get('survived', 0)} | {equivalent} | "
+                   f"{open_.get('no tests', 0)} | {c.get('timeout', 0)} | {other} | {score} | "
                    f"{adjusted} | {row.get('seconds', '')} |")
     for row in rows:
         if row.get("error"):
