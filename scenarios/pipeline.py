@@ -92,6 +92,9 @@ def run_scenario(
         Called with the name of each stage as it starts.
     """
     check_writable(out_dir)
+    from scenarios.store_queries import RUN_OUTPUT
+
+    RUN_OUTPUT.set(str(out_dir))  # lineage of data read from a store names where results go
     report = progress or (lambda stage: None)
     timings: dict[str, float] = {}
     started = wallclock.perf_counter()
