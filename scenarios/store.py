@@ -86,6 +86,10 @@ class Store:
         return cursor
 
     def fetch_frame(self, text: str, params: tuple | list, columns: list[str]) -> pd.DataFrame:
+        if self.dialect == "duckdb":  # columnar result straight into pandas
+            frame = self.connection.execute(self.sql(text), tuple(params)).df()
+            frame.columns = columns
+            return frame
         rows = self.execute(text, params).fetchall()
         return pd.DataFrame.from_records(rows, columns=columns)
 
@@ -101,10 +105,11 @@ class Store:
             finally:
                 self.connection.unregister("incoming")
             return
+        values = [_python(frame[c]) for c in columns]  # psycopg adapts Python types only
         with self.connection.cursor() as cursor, cursor.copy(
                 f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in frame[columns].itertuples(index=False, name=None):
-                copy.write_row([None if _missing(v) else v for v in row])
+            for row in zip(*values, strict=True):
+                copy.write_row(row)
 
     def begin(self) -> None:
         if self.dialect == "duckdb":
@@ -130,6 +135,13 @@ class Store:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _python(column: pd.Series) -> list:
+    """A column as Python values (datetimes, ints, floats, bools, text; None for missing)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in column]
+    return [None if _missing(v) else v for v in column.tolist()]
 
 
 def open_store(url: str | Path, *, create: bool = False) -> Store:
