@@ -167,7 +167,7 @@ def open_store(url: str | Path, *, create: bool = False) -> Store:
         except duckdb.Error as exc:
             raise InputError(f"store {folder}: cannot open ({str(exc).splitlines()[0]})") from None
         store = Store(url=str(folder), dialect="duckdb", connection=connection)
-    _create_tables(store)
+    _create_tables(store, create)
     return store
 
 
@@ -194,8 +194,17 @@ def _redacted(url: str) -> str:
     return f"{scheme}//{user_pass.split(':', 1)[0]}:***@{tail}"
 
 
-def _create_tables(store: Store) -> None:
+def _create_tables(store: Store, create: bool) -> None:
+    # Only the missing ones: a reading role (PostgreSQL planner) may not create tables.
+    present = {r[0] for r in store.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    ).fetchall()}
     for table, columns in TABLES.items():
+        if table in present:
+            continue
+        if not create:
+            raise InputError(f"store {store.url}, table {table}: missing or not readable by this "
+                             "user (`gridflex store import` creates the tables)")
         body = ", ".join(f"{name} {kind}" for name, kind in columns)
         store.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
     store.commit() if store.dialect == "postgresql" else None

@@ -195,3 +195,16 @@ def lineage_text(url: str) -> str:
         return f"store {url}: no runs recorded yet"
     frame["sha256"] = frame["sha256"].str[:12]
     return frame.to_string(index=False)
+
+
+def meter_values(store: Store, customers: Sequence[str], start: pd.Timestamp,
+                 end: pd.Timestamp) -> pd.DataFrame:
+    """Typed reads of ``customers`` in ``[start, end)``: ``customer_id``, ``ts`` (naive local),
+    ``kwh`` [kWh] as imported (unscreened), for analyses that need no screening text."""
+    query = ("SELECT customer_id, ts, kwh FROM meter_reads WHERE customer_id = ANY(?) "
+             "AND ts >= ? AND ts < ? ORDER BY import_id, line")
+    params = ([str(c) for c in customers], pd.Timestamp(start).to_pydatetime(),
+              pd.Timestamp(end).to_pydatetime())
+    rows = store.fetch_frame(query, params, ["customer_id", "ts", "kwh"])
+    _note(store, "meter_reads", rows, len(set(customers)), start, end)
+    return rows

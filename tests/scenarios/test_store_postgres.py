@@ -142,3 +142,21 @@ def test_postgres_failed_import_and_crafted_id(both_stores, tmp_path):
     assert done.exit_code == 0, done.output
     lineage = runner.invoke(app, ["store", "lineage", "--store", pg])
     assert "calibrate" in lineage.output and str(tmp_path / "c.csv") in lineage.output
+
+
+def test_planner_role_reads_without_personal_fields(both_stores):
+    """The README's roles: a planner reads selections and records lineage; personal register
+    fields are out of its reach even by direct SELECT (row-level security)."""
+    import psycopg
+
+    pg, _, _ = both_stores
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    sql = readme.split("CREATE ROLE gridflex_writer", 1)[1].split("```", 1)[0]
+    with psycopg.connect(pg, autocommit=True) as admin:
+        admin.execute("CREATE ROLE gridflex_writer LOGIN;" + sql.split(";", 1)[1])
+    planner = pg.replace("postgres@", "gridflex_planner@", 1)
+    register, reads = _select(planner, feeder="F2")
+    assert register["customer_id"].tolist() == ["C7", "C8"] and len(reads) > 0
+    with psycopg.connect(planner) as conn:
+        fields = {r[0] for r in conn.execute("SELECT DISTINCT field FROM register").fetchall()}
+    assert "email" not in fields and "bus" in fields
