@@ -81,6 +81,10 @@ class Store:
         return text.replace("?", "%s") if self.dialect == "postgresql" else text
 
     def execute(self, text: str, params: tuple | list = ()) -> Any:
+        if self.dialect == "duckdb":
+            # A DuckDB cursor() is a second connection, outside this one's transaction; and the
+            # connection takes no new statement before the last result is consumed.
+            return _Rows(self.connection.execute(text, tuple(params)).fetchall())
         cursor = self.connection.cursor()
         cursor.execute(self.sql(text), tuple(params))
         return cursor
@@ -101,7 +105,8 @@ class Store:
             # DuckDB scans the DataFrame directly (columnar, no per-row round trips).
             self.connection.register("incoming", frame[columns])
             try:
-                self.connection.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming")
+                self.connection.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming").fetchall()
             finally:
                 self.connection.unregister("incoming")
             return
@@ -131,6 +136,19 @@ class Store:
     def count(self, table: str) -> int:
         (value,) = self.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         return int(value)
+
+
+@dataclass
+class _Rows:
+    """A consumed result, answering like a DB-API cursor."""
+
+    rows: list
+
+    def fetchall(self) -> list:
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
 
 
 def _missing(value: object) -> bool:

@@ -69,11 +69,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _meter(store: Store, import_id: int, path: Path, personal, tz: str) -> tuple[int, int, str]:
-    from sim.meter_files import read_meter_table
-    from sim.quality import ScreeningConfig, parse_rows, screen_meter_data
+CHUNK_ROWS = 1_000_000  # rows read, parsed and inserted at a time (bounded memory)
 
-    raw = read_meter_table(path)
+
+def _meter(store: Store, import_id: int, path: Path, personal, tz: str) -> tuple[int, int, str]:
+    from sim.meter_files import iter_long_csv, read_meter_table
+
+    chunks = iter_long_csv(path, CHUNK_ROWS)
+    if chunks is None:  # wide, cumulative or Parquet: read whole
+        chunks = iter([read_meter_table(path)])
+    kept = bad = 0
+    for raw in chunks:
+        k, b = _insert_reads(store, import_id, raw, tz)
+        kept, bad = kept + k, bad + b
+    report = _screen_stored(store, import_id, path, tz)
+    note = (f"; screening: {report['meters']} meter(s), {report['repaired']} reading(s) it would "
+            f"repair, {report['gaps']} in long gaps (repairs are applied when a run reads the "
+            "data)")
+    return kept, bad, note
+
+
+def _insert_reads(store: Store, import_id: int, raw: pd.DataFrame, tz: str) -> tuple[int, int]:
+    """Parse one chunk as screening does; quarantine unreadable rows, insert the others."""
+    from sim.quality import parse_rows
+
     rows = parse_rows(raw, tz)
     bad = rows["problem"].ne("").to_numpy()
     line = raw.index.to_numpy(np.int64) + 2  # header is line 1 (long layout)
@@ -85,22 +104,44 @@ def _meter(store: Store, import_id: int, path: Path, personal, tz: str) -> tuple
             "import_id": import_id, "table_name": "meter_reads", "line": line[bad],
             "customer_id": rows["customer_id"][bad].to_numpy(), "field": field,
             "value": values, "reason": rows["problem"][bad].to_numpy()}))
-    try:
-        clean, report = screen_meter_data(raw[~bad], ScreeningConfig(tz=tz))
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from None
     keep = ~bad
     store.insert_frame("meter_reads", pd.DataFrame({
         "customer_id": rows["customer_id"][keep].to_numpy(),
-        "stamp": raw["timestamp"][keep].str.strip().to_numpy(),
+        "stamp": raw["timestamp"][keep].astype(str).str.strip().to_numpy(),
         "ts": rows["timestamp"][keep].to_numpy("datetime64[us]"),
         "kwh": rows["kwh"][keep].to_numpy(np.float64), "import_id": import_id,
         "line": line[keep]}))
-    repaired = int((clean["flag"] == "repaired").sum())
-    gaps = int((clean["flag"] == "gap").sum())
-    note = (f"; screening: {len(report)} meter(s), {repaired} reading(s) it would repair, "
-            f"{gaps} in long gaps (repairs are applied when a run reads the data)")
-    return int(keep.sum()), int(bad.sum()), note
+    return int(keep.sum()), int(bad.sum())
+
+
+def _screen_stored(store: Store, import_id: int, path: Path, tz: str) -> dict[str, int]:
+    """Screen the imported meters in batches of about `CHUNK_ROWS` rows (screening is per meter);
+    a meter switching interval length fails the import."""
+    from scenarios.store_queries import meter_frame
+    from sim.quality import ScreeningConfig, screen_meter_data
+
+    sizes = store.execute("SELECT customer_id, COUNT(*) FROM meter_reads WHERE import_id = ? "
+                          "GROUP BY customer_id ORDER BY customer_id", (import_id,)).fetchall()
+    batches: list[list[str]] = [[]]
+    rows = 0
+    for customer, count in sizes:
+        if rows + count > CHUNK_ROWS and batches[-1]:
+            batches.append([])
+            rows = 0
+        batches[-1].append(customer)
+        rows += int(count)
+    totals = {"meters": len(sizes), "repaired": 0, "gaps": 0}
+    for batch in batches:
+        if not batch:
+            continue
+        try:
+            clean, _ = screen_meter_data(meter_frame(store, batch), ScreeningConfig(tz=tz))
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
+        totals["repaired"] += int((clean["flag"] == "repaired").sum())
+        totals["gaps"] += int((clean["flag"] == "gap").sum())
+    store.reads.clear()  # screening on import is not a run's lineage
+    return totals
 
 
 def _text_csv(path: Path) -> pd.DataFrame:
