@@ -148,8 +148,8 @@ def credit_fit_from_store(url: str, out: Path, *, seed: int = 0) -> str:
             # The book reader validates a file; the copy lives only for the fit.
             book = Path(folder) / "payments.csv"
             payments_frame(store).to_csv(book, index=False)
-            summary = fit_credit_book_file(book, out, seed=seed)
-            summary = summary.replace(str(book), f"store {store.url}, table payments")
+            summary = fit_credit_book_file(book, out, seed=seed,
+                                           source=f"store {store.url}, table payments")
         record_lineage(store, "credit fit", str(out))
     finally:
         store.close()

@@ -164,3 +164,27 @@ def test_bad_store_input_is_exit_1_and_store_unchanged(args, message, store_case
     assert len(done.output.strip().splitlines()) == 1
     assert _counts(store) == {**before, "lineage": _counts(store)["lineage"]}
     assert _counts(store)["imports"] == before["imports"]
+
+
+def test_import_in_chunks_equals_import_whole(tmp_path, monkeypatch):
+    """Chunked reading and screening per batch of meters change nothing stored."""
+    import scenarios.store_imports as imports
+    from scenarios.store import open_store
+    from scenarios.store_queries import meter_frame
+
+    meter = _meter_frame().astype(str)
+    meter.loc[1500, "kwh"] = "n/a"
+    meter.to_csv(tmp_path / "meter.csv", index=False)
+    stored = {}
+    for label, rows in (("whole", 10**6), ("chunks", 333)):
+        monkeypatch.setattr(imports, "CHUNK_ROWS", rows)
+        said = imports.import_file(tmp_path / label, "meter", tmp_path / "meter.csv")
+        assert "1 row(s) quarantined" in said and "screening: 4 meter(s)" in said
+        opened = open_store(tmp_path / label)
+        try:
+            stored[label] = (meter_frame(opened, [m[0] for m in METERS]),
+                             opened.execute("SELECT line, reason FROM quarantine").fetchall())
+        finally:
+            opened.close()
+    pd.testing.assert_frame_equal(stored["whole"][0], stored["chunks"][0])
+    assert stored["whole"][1] == stored["chunks"][1] == [(1502, "kwh: not a finite number")]

@@ -67,7 +67,8 @@ def test_credit_fit_from_store_equals_from_file(case):
     said = _ok(["store", "credit-fit", "--store", store, "-o", str(folder / "b.json")])
     assert f"store {store}, table payments" in said
     a, b = (json.loads((folder / n).read_text()) for n in ("a.json", "b.json"))
-    a.pop("source", None), b.pop("source", None)
+    assert b.pop("source") == f"store {store}, table payments"
+    a.pop("source")
     assert a == b
     lineage = _ok(["store", "lineage", "--store", store])
     assert "payments" in lineage and str(folder / "b.json") in lineage
