@@ -462,6 +462,125 @@ def _print_forecast(result) -> None:
     for text, measured, ok in result.targets:
         console.print(f"{'met' if ok else 'NOT met'}: {text} ({measured})", markup=False)
 
+# --- Data store (issue 23): import once, plan many times; see scenarios/store*.py -------------
+store_app = typer.Typer(help="Customer and meter data store (DuckDB folder or postgresql:// URL).",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
+StoreOption = Annotated[str, typer.Option(
+    "--store", help="Store: a folder (DuckDB, created on first import) or postgresql://… URL.")]
+CustomersOption = Annotated[
+    str | None, typer.Option("--customers", help="Comma-separated customer IDs to read.")]
+FeederOption = Annotated[
+    str | None, typer.Option("--feeder", help="Read the register's customers on this feeder.")]
+StartOption = Annotated[
+    str | None, typer.Option("--start", help="First local time to read (YYYY-MM-DD[ HH:MM]).")]
+EndOption = Annotated[
+    str | None, typer.Option("--end", help="Read before this local time (YYYY-MM-DD[ HH:MM]).")]
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _stamp(text: str | None, option: str):
+    import pandas as pd
+
+    from scenarios.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise InputError(f"{option}: '{text}' is not a date (YYYY-MM-DD[ HH:MM])") from None
+
+
+@store_app.command("import")
+def store_import(
+    kind: Annotated[str, typer.Argument(help="meter, register, payments or events.")],
+    file: Annotated[Path, typer.Argument(help="The file to import (CSV; meter reads also Parquet).")],
+    store: StoreOption = "store",
+    personal: Annotated[str, typer.Option(
+        help="Comma-separated register columns that are personal (kept in the store; name, "
+             "address, email, phone, iban, account … always are).")] = "",
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Screen a file and add it to the store in one transaction; unreadable rows are quarantined."""
+    with _errors_to_exit_codes():
+        from scenarios.store_imports import import_file
+
+        typer.echo(import_file(store, kind, file, personal=tuple(_ids(personal) or ()), tz=tz))
+
+
+@store_app.command("calibrate")
+def store_calibrate(
+    store: StoreOption = "store",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Customers CSV to write.")] = Path(
+        "customers.csv"),
+    customers: CustomersOption = None,
+    feeder: FeederOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    weather: Annotated[Path | None, typer.Option(help="Weather CSV of the period.")] = None,
+    bus: Annotated[int | None, typer.Option(help="Bus of every customer.")] = None,
+    buses: Annotated[Path | None, typer.Option(help="CSV customer_id,bus.")] = None,
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """`gridflex calibrate` on meter reads selected from the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import calibrate_from_store
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(calibrate_from_store(
+            store, out, customers=_ids(customers), feeder=feeder, start=_stamp(start, "--start"),
+            end=_stamp(end, "--end"), weather_file=weather, bus=bus, buses_file=buses,
+            config=config))
+
+
+@store_app.command("mv")
+def store_mv(
+    store: StoreOption = "store",
+    out: OutOption = Path("mv"),
+    customers: CustomersOption = None,
+    feeder: FeederOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    weather: Annotated[Path | None, typer.Option(help="Weather CSV of the period.")] = None,
+    country: Annotated[str, typer.Option(help="Public holidays of this country.")] = "DE",
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """`gridflex mv` on meter reads and events held in the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import mv_from_store
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(mv_from_store(
+            store, out, customers=_ids(customers), feeder=feeder, start=_stamp(start, "--start"),
+            end=_stamp(end, "--end"), weather_file=weather, config=config, country=country))
+
+
+@store_app.command("credit-fit")
+def store_credit_fit(
+    store: StoreOption = "store",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
+        "scorecard.json"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+) -> None:
+    """`gridflex credit fit` on the payment book held in the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import credit_fit_from_store
+
+        typer.echo(credit_fit_from_store(store, out, seed=seed))
+
+
+@store_app.command("lineage")
+def store_lineage(store: StoreOption = "store") -> None:
+    """What each run read from the store (table, customers, time range, rows, hash) and its output."""
+    with _errors_to_exit_codes():
+        from scenarios.store_queries import lineage_text
+
+        typer.echo(lineage_text(store))
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -100,6 +100,10 @@ def run_scenario(
     check_writable(out_dir)
     if export_model is not None and optimize:
         check_writable_file(export_model, "--export-model", suffixes=(".mps", ".lp"))
+
+    from scenarios.store_queries import RUN_OUTPUT
+
+    RUN_OUTPUT.set(str(out_dir))  # lineage of data read from a store names where results go
     report = progress or (lambda stage: None)
     timings: dict[str, float] = {}
     started = wallclock.perf_counter()

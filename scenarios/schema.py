@@ -233,9 +233,23 @@ class CustomersConfig(_Model):
     )
     meter_tz: str = Field("Europe/Berlin", description="Time zone of the meters' local clocks.")
 
+    # Meter-driven customers read from a data store (scenarios/store.py) instead of files.
+    store: str | None = Field(
+        None, description=(
+            "Data store holding meter reads and register: a folder (DuckDB, relative to the "
+            "scenario) or postgresql://… URL; replaces meter_file and register_file."))
+    store_customers: list[str] | None = Field(
+        None, description="Customer IDs to read from the store (default: the whole register).")
+    store_feeder: str | None = Field(
+        None, description="Read only the register's customers whose 'feeder' field is this.")
+    pseudonymize: bool = Field(
+        False, description=("Outputs carry a keyed pseudonym (HMAC-SHA-256, key in the environment "
+                            "variable GRIDFLEX_PSEUDONYM_KEY) instead of each meter's customer ID."))
+
     @model_validator(mode="after")
     def _meter_files_given(self) -> CustomersConfig:
-        if self.source == "meter" and (self.meter_file is None or self.register_file is None):
+        if self.source == "meter" and self.store is None and (
+                self.meter_file is None or self.register_file is None):
             raise ValueError("customers.meter_file and customers.register_file are required when "
                              "customers.source = 'meter'")
         return self
