@@ -137,8 +137,10 @@ def panel(history: xr.Dataset, outcome_months: int, threshold_bills: float
         ys.append(_outcome(history, end, outcome_months, threshold_bills))
         ms.append(np.full(history.sizes["customer"], end))
     if not xs:
+        source = history.attrs.get("file")
         raise InputError(
-            f"payment history of {n_months} months is too short: need at least "
+            (f"{source}: " if source else "")
+            + f"payment history of {n_months} months is too short: need at least "
             f"{3 + outcome_months}"
         )
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ms)
@@ -156,13 +158,15 @@ class Scorecard:
     points: tuple[np.ndarray, ...]
     coef: np.ndarray
     intercept: float
+    constant: float = 0.0
+    fallback: str = ""  # why the card has no features ("" when fitted)
 
     def bin_index(self, j: int, x: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges[j], x, side="left").clip(0, len(self.edges[j]))
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """Total points per row of the full feature matrix ``X[:, FEATURES]``."""
-        total = np.zeros(len(X))
+        total = np.full(len(X), self.constant)
         for j, name in enumerate(self.features):
             total += self.points[j][self.bin_index(j, X[:, FEATURES.index(name)])]
         return total
@@ -212,6 +216,14 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray, max_bins: int = MAX_BINS,
         columns.append(woe[idx])
     W = np.column_stack(columns)
     active = [j for j in range(W.shape[1]) if len(edges[j]) > 0]
+    # A logit needs both classes and a feature that varies (a book where nobody was ever
+    # late, or where every bill is zero, has neither).
+    if y.max() == 0:
+        return _base_rate_scorecard(y, "no customer of the book reached serious arrears")
+    if y.min() == 1:
+        return _base_rate_scorecard(y, "every customer of the book reached serious arrears")
+    if not active:
+        return _base_rate_scorecard(y, "no payment feature varies across the book")
     while True:
         model = LogisticRegression(C=1.0, max_iter=1000)
         model.fit(W[:, active], y)
@@ -238,6 +250,20 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray, max_bins: int = MAX_BINS,
         coef=np.asarray(coef),
         intercept=intercept,
     )
+
+
+def _base_rate_scorecard(bad: np.ndarray, why: str) -> Scorecard:
+    """Fallback card when a logit cannot be fitted: every row gets the points of the book's
+    Laplace-smoothed good:bad odds, ``offset + factor·ln((goods + ½)/(bads + ½))``, so every
+    customer lands in one tier (documented; reported by `assess_credit`)."""
+    goods, bads = float((1 - bad).sum()), float(bad.sum())
+    factor = PDO / np.log(2.0)
+    offset = BASE_SCORE - factor * np.log(BASE_ODDS)
+    points = offset + factor * np.log((goods + 0.5) / (bads + 0.5))
+    rate = (bads + 0.5) / (goods + bads + 1.0)
+    return Scorecard(features=(), edges=(), woe=(), bad_rate=(), points=(), coef=np.zeros(0),
+                     intercept=float(np.log(rate / (1.0 - rate))), constant=float(points),
+                     fallback=f"{why} ({bads:.0f} of {goods + bads:.0f} observations bad)")
 
 
 def assign_tiers(score: np.ndarray, tier_min_scores: tuple[float, float, float]) -> np.ndarray:
@@ -436,4 +462,9 @@ def assess_credit(
         "credit_book_size": int(book.sizes["customer"]),
         "credit_scorecard_features": ",".join(card.features),
     })
+    if card.fallback:
+        out.attrs["credit_note"] = (
+            f"credit scorecard not fitted: {card.fallback}; every customer scores "
+            f"{card.constant:.0f} points (the book's arrears rate), tier {tier[0]}"
+        )
     return validate(out, stage="credit")

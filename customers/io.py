@@ -25,6 +25,8 @@ power_factor           –         no       0.97 (in (0, 1])
 flexibility_share      –         no       0.08 (in [0, 1])
 comfort_events         –         no       8 (integer ≥ 0)
 elasticity_scale       –         no       1 (≥ 0)
+phase                  –         no       a, b, c or abc (unbalanced power flow); drawn
+                                          from segment and devices when absent
 ====================== ========= ======== ==================================================
 
 Customer IDs are text as written (``MTR-000123``, ``0012`` keeps its zeros). When every ID is a
@@ -218,6 +220,13 @@ def customers_from_frame(frame: pd.DataFrame, path: Path, net) -> xr.Dataset:
         ds["customer_id"] = ("customer", names.to_numpy().astype(str),
                              {"units": "1", "long_name": "customer id as given"})
     known = set(UNITS) | {"customer_id"}
+    if "phase" in frame.columns:  # the customer's connection, for the unbalanced power flow
+        from customers.phases import PHASES, parse_phases
+
+        codes = parse_phases(frame["phase"].to_numpy(), str(path))
+        ds["phase"] = ("customer", np.asarray(PHASES)[codes].astype("<U3"),
+                       {"units": "1", "long_name": "phase connection (a, b, c or abc)"})
+        known.add("phase")
     for column in frame.columns:
         if column in known:
             continue

@@ -187,7 +187,8 @@ def write_model(hm: HighsModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     status = hm.highs.writeModel(str(path))
     if status == highspy.HighsStatus.kError:
-        raise SolverError(f"HiGHS could not write the model to {path}")
+        # A file that cannot be written is bad input (exit 1), not a solver failure.
+        raise InputError(f"--export-model: '{path}': HiGHS could not write the model there")
 
 
 def regret_order(model, x: np.ndarray, reduced: np.ndarray) -> np.ndarray:

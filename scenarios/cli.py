@@ -76,6 +76,22 @@ def _errors_to_exit_codes() -> Iterator[None]:
 
 
 @contextmanager
+def _naming_the_scenario(scenario: str) -> Iterator[None]:
+    """Errors found while running a loaded scenario (its network, its country, limits that
+    conflict) name the scenario file first, as errors found while loading it do."""
+    from scenarios.errors import GridflexError
+    from scenarios.load import resolve_scenario_path
+
+    try:
+        yield
+    except GridflexError as error:
+        source = str(resolve_scenario_path(scenario))
+        if not str(error).startswith(source) and len(error.args) == 1:
+            error.args = (f"{source}: {error}",)
+        raise
+
+
+@contextmanager
 def _stage_progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """A rich spinner naming the current pipeline stage (on stderr)."""
     from rich.console import Console
@@ -130,7 +146,7 @@ def _run_and_report(scenario: str, out: Path, *, optimize: bool, export_model: P
         from scenarios.pipeline import run_scenario
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             result = run_scenario(
                 loaded, out, optimize=optimize, export_model=export_model, progress=progress
             )
@@ -170,7 +186,7 @@ def customers(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
         from scenarios.pipeline import run_customers
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             summary = run_customers(loaded, out, progress=progress)
         typer.echo(summary)
 
@@ -193,7 +209,7 @@ def pareto(
 
         loaded = load_scenario(scenario)
         kind: Literal["satisfaction", "cost"] = "satisfaction" if against == "satisfaction" else "cost"
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             path, table = run_pareto(loaded, out, against=kind, points=points, progress=progress)
         typer.echo(table.to_string())
         typer.echo(f"wrote {path}")
@@ -399,6 +415,171 @@ def credit_fit(
         from scenarios.credit_fit import fit_credit_book_file
 
         typer.echo(fit_credit_book_file(history, out, seed=seed))
+
+
+@app.command()
+def forecast(
+    source: Annotated[str, typer.Argument(
+        help="Scenario TOML, bundled scenario name, or meter file (customer_id,timestamp,kwh).")],
+    horizon: Annotated[str, typer.Option(help="Forecast horizon: 1d (day-ahead) or 7d.")] = "1d",
+    out: OutOption = Path("out"),
+    history_days: Annotated[
+        int, typer.Option(help="Scenario: days simulated before the window to train on.")
+    ] = 365,
+    origin: Annotated[
+        str | None, typer.Option(help="Meter file: first day forecast (default: last 7 days).")
+    ] = None,
+    weather: Annotated[
+        Path | None, typer.Option(help="Meter file: weather CSV (timestamp,temperature_c,ghi_w_m2).")
+    ] = None,
+) -> None:
+    """Forecast daily feeder peaks (P10/P50/P90, rolling origin); write forecast.nc, plot, metrics."""
+    with _errors_to_exit_codes():
+        from scenarios.forecast_command import run_forecast
+
+        with _stage_progress() as progress:
+            result = run_forecast(source, horizon, out, history_days=history_days, origin=origin,
+                                  weather_file=weather, progress=progress)
+        _print_forecast(result)
+        typer.echo(f"wrote {result.out_dir}")
+
+
+def _print_forecast(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="daily-peak forecast")
+    for column in ("lead [d]", "period", "days", "MAE [kW]", "naive MAE [kW]", "linear MAE [kW]",
+                   "vs naive [%]", "P10-P90 cover [%]", "top-5 hit", "peak hour MAE [h]"):
+        table.add_column(column, justify="right")
+    for row in result.metrics.itertuples():
+        table.add_row(str(row.lead_days), row.period, str(row.days), f"{row.mae_kw:,.1f}",
+                      f"{row.naive_mae_kw:,.1f}", f"{row.linear_mae_kw:,.1f}",
+                      f"{row.mae_reduction_vs_naive_pct:.1f}", f"{row.coverage_pct:.1f}",
+                      f"{row.top_k_hit_rate:.2f}", f"{row.peak_hour_mae_h:.2f}")
+    console = Console(width=max(Console().width, 132))
+    console.print(table)
+    for text, measured, ok in result.targets:
+        console.print(f"{'met' if ok else 'NOT met'}: {text} ({measured})", markup=False)
+
+# --- Data store (issue 23): import once, plan many times; see scenarios/store*.py -------------
+store_app = typer.Typer(help="Customer and meter data store (DuckDB folder or postgresql:// URL).",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
+StoreOption = Annotated[str, typer.Option(
+    "--store", help="Store: a folder (DuckDB, created on first import) or postgresql://… URL.")]
+CustomersOption = Annotated[
+    str | None, typer.Option("--customers", help="Comma-separated customer IDs to read.")]
+FeederOption = Annotated[
+    str | None, typer.Option("--feeder", help="Read the register's customers on this feeder.")]
+StartOption = Annotated[
+    str | None, typer.Option("--start", help="First local time to read (YYYY-MM-DD[ HH:MM]).")]
+EndOption = Annotated[
+    str | None, typer.Option("--end", help="Read before this local time (YYYY-MM-DD[ HH:MM]).")]
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _stamp(text: str | None, option: str):
+    import pandas as pd
+
+    from scenarios.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise InputError(f"{option}: '{text}' is not a date (YYYY-MM-DD[ HH:MM])") from None
+
+
+@store_app.command("import")
+def store_import(
+    kind: Annotated[str, typer.Argument(help="meter, register, payments or events.")],
+    file: Annotated[Path, typer.Argument(help="The file to import (CSV; meter reads also Parquet).")],
+    store: StoreOption = "store",
+    personal: Annotated[str, typer.Option(
+        help="Comma-separated register columns that are personal (kept in the store; name, "
+             "address, email, phone, iban, account … always are).")] = "",
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Screen a file and add it to the store in one transaction; unreadable rows are quarantined."""
+    with _errors_to_exit_codes():
+        from scenarios.store_imports import import_file
+
+        typer.echo(import_file(store, kind, file, personal=tuple(_ids(personal) or ()), tz=tz))
+
+
+@store_app.command("calibrate")
+def store_calibrate(
+    store: StoreOption = "store",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Customers CSV to write.")] = Path(
+        "customers.csv"),
+    customers: CustomersOption = None,
+    feeder: FeederOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    weather: Annotated[Path | None, typer.Option(help="Weather CSV of the period.")] = None,
+    bus: Annotated[int | None, typer.Option(help="Bus of every customer.")] = None,
+    buses: Annotated[Path | None, typer.Option(help="CSV customer_id,bus.")] = None,
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """`gridflex calibrate` on meter reads selected from the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import calibrate_from_store
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(calibrate_from_store(
+            store, out, customers=_ids(customers), feeder=feeder, start=_stamp(start, "--start"),
+            end=_stamp(end, "--end"), weather_file=weather, bus=bus, buses_file=buses,
+            config=config))
+
+
+@store_app.command("mv")
+def store_mv(
+    store: StoreOption = "store",
+    out: OutOption = Path("mv"),
+    customers: CustomersOption = None,
+    feeder: FeederOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    weather: Annotated[Path | None, typer.Option(help="Weather CSV of the period.")] = None,
+    country: Annotated[str, typer.Option(help="Public holidays of this country.")] = "DE",
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """`gridflex mv` on meter reads and events held in the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import mv_from_store
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(mv_from_store(
+            store, out, customers=_ids(customers), feeder=feeder, start=_stamp(start, "--start"),
+            end=_stamp(end, "--end"), weather_file=weather, config=config, country=country))
+
+
+@store_app.command("credit-fit")
+def store_credit_fit(
+    store: StoreOption = "store",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
+        "scorecard.json"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+) -> None:
+    """`gridflex credit fit` on the payment book held in the store."""
+    with _errors_to_exit_codes():
+        from scenarios.store_runs import credit_fit_from_store
+
+        typer.echo(credit_fit_from_store(store, out, seed=seed))
+
+
+@store_app.command("lineage")
+def store_lineage(store: StoreOption = "store") -> None:
+    """What each run read from the store (table, customers, time range, rows, hash) and its output."""
+    with _errors_to_exit_codes():
+        from scenarios.store_queries import lineage_text
+
+        typer.echo(lineage_text(store))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any
 from scenarios.errors import InputError
 from scenarios.scenario_checks import (  # noqa: F401  (re-exported: callers import them from here)
     _referenced_files,
+    check_country,
     check_tier_policies,
     describe_validation_error,
     format_location,

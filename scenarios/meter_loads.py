@@ -74,13 +74,18 @@ def read_measured(scenario: Scenario, net, time: pd.DatetimeIndex) -> MeasuredCu
     from sim.quality import ScreeningConfig, screen_meter_data
 
     cfg = scenario.customers
-    assert cfg.meter_file is not None and cfg.register_file is not None
-    meter_path = resolve_input_path(scenario, cfg.meter_file, "customers.meter_file")
-    register_path = resolve_input_path(scenario, cfg.register_file, "customers.register_file")
-    register = _read_register(register_path, net)
+    if cfg.store is not None:
+        from scenarios.store_runs import read_from_store
+
+        meter_path, register_path, raw, register = read_from_store(scenario, net)
+    else:
+        assert cfg.meter_file is not None and cfg.register_file is not None
+        meter_path = resolve_input_path(scenario, cfg.meter_file, "customers.meter_file")
+        register_path = resolve_input_path(scenario, cfg.register_file, "customers.register_file")
+        register = _read_register(register_path, net)
+        raw = read_meter_table(meter_path)
     try:
-        clean, report = screen_meter_data(read_meter_table(meter_path),
-                                          ScreeningConfig(tz=cfg.meter_tz))
+        clean, report = screen_meter_data(raw, ScreeningConfig(tz=cfg.meter_tz))
     except InputError as error:
         raise InputError(f"{meter_path}: {error}") from None
     by_meter = report.set_index("customer_id")
@@ -115,6 +120,10 @@ def read_measured(scenario: Scenario, net, time: pd.DatetimeIndex) -> MeasuredCu
         [measured, synthetic], dim="customer", data_vars="all", combine_attrs="override")
     population.attrs.update({"source": "meter", "meter_file": str(meter_path),
                              "register": str(register_path)})
+    if cfg.pseudonymize:
+        from scenarios.store_runs import pseudonymized
+
+        population = pseudonymized(population, len(names))
     notes = []
     if filled.any():
         notes.append(f"{int(filled.sum())} steps of {int((filled > 0).sum())} meter(s) "
@@ -175,6 +184,12 @@ def _read_register(path: Path, net) -> pd.DataFrame:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV ({reason})") from None
     frame.columns = [c.strip() for c in frame.columns]
+    return place_register(frame, path, net)
+
+
+def place_register(frame: pd.DataFrame, path: Path | str, net) -> pd.DataFrame:
+    """Register text frame checked and placed: a ``load`` column without ``bus`` gives each
+    meter its bus (``path`` names the register in errors)."""
     if "customer_id" not in frame.columns:
         raise InputError(f"{path}, column 'customer_id': required column is missing")
     if "bus" not in frame.columns and "load" in frame.columns:

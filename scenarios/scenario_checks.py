@@ -55,6 +55,7 @@ def validate_scenario_data(data: dict[str, Any], *, base_dir: Path, source: str)
     except ValidationError as error:
         raise InputError(describe_validation_error(error, source)) from None
     check_tier_policies(scenario, source)
+    check_country(scenario, source)
     for field, path in _referenced_files(scenario):
         try:
             resolve_input_path(scenario, path, field)
@@ -92,6 +93,20 @@ def check_tier_policies(scenario: Scenario, source: str) -> None:
                 f"{source}: {field}: must include the current tariff '{current}' "
                 "(the status quo is always available to every tier)"
             )
+
+
+def check_country(scenario: Scenario, source: str) -> None:
+    """``time.country`` must have a public-holiday calendar: found by `gridflex check`, not
+    only when the run reaches the calendar."""
+    from sim.calendar import holiday_dates
+
+    country = scenario.time.country
+    try:
+        holiday_dates(country, [scenario.time.start.year])
+    except InputError:
+        # repr: a control character in the code must not break the one-line message.
+        raise InputError(f"{source}: time.country: no public-holiday calendar for {country!r}"
+                         ) from None
 
 
 def resolve_input_path(scenario: Scenario, path: Path, field: str) -> Path:

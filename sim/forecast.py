@@ -21,6 +21,13 @@ import pandas as pd
 
 from scenarios.errors import InputError
 from sim.calendar import day_types, hour_of_day
+from sim.peak_forecast import (  # noqa: F401 — the daily-peak forecasts live next door
+    DailyPeakForecast,
+    PeakForecastConfig,
+    PeakForecastTable,
+    PeakMetrics,
+    forecast_daily_peaks,
+)
 
 FEATURES = ("hour", "day_type", "weekday", "season_sin", "season_cos", "temperature_c",
             "temperature_24h_c", "heating_degree", "cooling_degree", "lag_2d", "lag_7d")
@@ -72,7 +79,9 @@ def _regressor(seed: int):
 
 
 def _fit_predict(x_train, y_train, x_test, seed: int, threads: int) -> np.ndarray:
-    # OpenMP/BLAS over-subscription on a shared machine cost ~5-30× here: cap the threads.
+    # OpenMP/BLAS over-subscription on a shared machine cost ~5-30× here: cap the threads,
+    # after scikit-learn has loaded its OpenMP runtime (a limit set before misses it).
+    import sklearn.ensemble  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):

@@ -57,6 +57,30 @@ def read_meter_table(path: Path | str, *, cumulative: bool = False) -> pd.DataFr
                      "one column per meter (wide)")
 
 
+def iter_long_csv(path: Path | str, rows: int):
+    """The long-layout CSV ``path`` in chunks of ``rows`` text rows (index = row number, so a
+    row's file line is index + 2), or None when the file is not a long-layout CSV (other
+    layouts are read whole by `read_meter_table`)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file():
+        return None
+    try:
+        header = pd.read_csv(path, dtype=str, nrows=0, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError):
+        return None
+    if not set(LONG) <= {str(c).strip() for c in header.columns}:
+        return None
+
+    def chunks():
+        with pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                         on_bad_lines="skip", chunksize=rows) as reader:
+            for chunk in reader:
+                chunk.columns = [str(c).strip() for c in chunk.columns]
+                yield chunk[list(LONG)]
+
+    return chunks()
+
+
 def _read_text(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"meter file {path} not found")

@@ -134,18 +134,36 @@ def screen_meter_data(
     return clean, report
 
 
-def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Typed rows; unreadable rows are counted per customer (or under "(none)") and dropped."""
-    cid = raw["customer_id"].str.strip()
+def parse_rows(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Each text row typed as screening reads it, with the reason it is unreadable.
+
+    Returns ``customer_id`` (stripped text), ``timestamp`` (naive local; NaT when unreadable),
+    ``kwh`` (NaN when unreadable), ``aware`` (the stamp carried a UTC offset) and ``problem``
+    (``""`` for a readable row, else the field and why), in the order of ``raw``.
+    """
+    cid = raw["customer_id"].astype(str).str.strip()
     cid_ok = (cid != "") & ~cid.str.lower().isin({"nan", "none", "<na>"})
-    stamps = raw["timestamp"].str.strip()
+    stamps = raw["timestamp"].astype(str).str.strip()
     aware = stamps.str.contains(_AWARE)
     local = pd.to_datetime(stamps.where(~aware), errors="coerce", format="ISO8601")
     utc = pd.to_datetime(stamps.where(aware), errors="coerce", format="ISO8601", utc=True)
     converted = utc.dt.tz_convert(tz).dt.tz_localize(None)
     timestamp = local.where(~aware, converted)
-    kwh = pd.to_numeric(raw["kwh"].str.strip(), errors="coerce")
-    good = cid_ok & timestamp.notna() & kwh.notna() & np.isfinite(kwh.fillna(np.nan))
+    kwh = pd.to_numeric(raw["kwh"].astype(str).str.strip(), errors="coerce")
+    kwh_ok = kwh.notna() & np.isfinite(kwh.fillna(np.nan))
+    problem = np.where(~cid_ok, "customer_id: missing",
+                       np.where(timestamp.isna(), "timestamp: unreadable",
+                                np.where(~kwh_ok, "kwh: not a finite number", "")))
+    return pd.DataFrame({"customer_id": cid, "timestamp": timestamp, "kwh": kwh,
+                         "aware": aware, "problem": problem}, index=raw.index)
+
+
+def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Typed rows; unreadable rows are counted per customer (or under "(none)") and dropped."""
+    rows = parse_rows(raw, tz)
+    cid, timestamp, kwh, aware = rows["customer_id"], rows["timestamp"], rows["kwh"], rows["aware"]
+    cid_ok = ~rows["problem"].eq("customer_id: missing")
+    good = rows["problem"].eq("")
     bad: dict[str, int] = {}
     for value in np.where(cid_ok[~good], cid[~good], UNATTRIBUTED):
         bad[str(value)] = bad.get(str(value), 0) + 1

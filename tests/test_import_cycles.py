@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sim", "customers", "optimizer", "scenarios")
 
 # Left for their owners: pipeline <-> report goes with the issue-16 rewrite of the pipeline;
-# credit <-> credit_book (the book scorecard reuses the card's features) is not in issue 18's list.
+# credit <-> credit_book (the book scorecard reuses the card's features) is not in issue 18's list;
+# store_runs <-> meter_loads came with the data store (issue 23) after issue 18 listed the circles.
 KNOWN = {
     frozenset({"scenarios.pipeline", "scenarios.report"}),
     frozenset({"customers.credit", "customers.credit_book"}),
+    frozenset({"scenarios.store_runs", "scenarios.meter_loads"}),
 }
 
 

@@ -116,6 +116,18 @@ def test_payment_history_csv_round_trip_and_errors(tmp_path):
     np.testing.assert_allclose(back["bill_eur"].values, hist["bill_eur"].values, rtol=1e-12)
     scored = assess_credit(population, scenario, history=back)
     assert set(np.unique(scored["tier"].values)) <= set("ABCD")
+    # With the notices written too, the round trip changes nothing the scoring sees: the same
+    # scores as the history in memory read as a file's (a file is scored on its own book).
+    full = hist[["bill_eur", "paid_eur", "days_late", "disconnection_notice"]].to_dataframe()
+    full = full.reset_index().rename(columns={"customer": "customer_id"})
+    full["month"] = pd.to_datetime(full["month"]).dt.strftime("%Y-%m")
+    full.to_csv(tmp_path / "full.csv", index=False)
+    again = assess_credit(population, scenario,
+                          history=read_payment_history_csv(tmp_path / "full.csv", population))
+    direct = assess_credit(population, scenario, history=hist.assign_attrs(source="file"))
+    np.testing.assert_allclose(again["credit_score"].values, direct["credit_score"].values,
+                               rtol=1e-9)
+    np.testing.assert_array_equal(again["tier"].values, direct["tier"].values)
 
     frame.loc[5, "paid_eur"] = "-3"
     frame.to_csv(path, index=False)
@@ -129,6 +141,15 @@ def test_shortest_allowed_history_still_scores():
     scored = assess_credit(population, scenario)
     assert set(np.unique(scored["tier"].values)) <= set("ABCD")
     assert np.isfinite(scored["arrears_probability"].values).all()
+    # Tiers and warnings still follow the score and the probability by the scenario's rules.
+    np.testing.assert_array_equal(
+        scored["tier"].values,
+        assign_tiers(scored["credit_score"].values, scenario.credit.tier_min_scores))
+    np.testing.assert_array_equal(
+        scored["warning"].values,
+        scored["arrears_probability"].values >= scenario.credit.warning_threshold)
+    assert ((scored["arrears_probability"].values > 0)
+            & (scored["arrears_probability"].values < 1)).all()
 
 
 def test_too_short_csv_history_is_an_input_error():

@@ -242,3 +242,41 @@ def test_voltage_rows_are_respected():
     assert solution.gap <= CONFIG.mip_gap
     rows = coupling_rows(problem)
     assert any(label[0] == "voltage" for label in rows.row_label)
+
+
+def _three_customer_problem() -> OfferProblem:
+    """Three customers, offers (status quo, curtail), two steps; numbers chosen to add by hand."""
+    delta = np.zeros((3, 2, 2))
+    delta[:, 1] = [[-1.0, -0.5], [-2.0, -1.0], [-0.5, -0.25]]
+    return OfferProblem(
+        customer_ids=np.array([10, 11, 12]), offer_names=("status quo", "curtail"),
+        base_kw=np.array([8.0, 6.0]), delta_kw=delta, acceptance=np.full((3, 2), 0.5),
+        incentive_eur=np.array([[0.0, 10.0], [0.0, 25.0], [0.0, 20.0]]),
+        bill_change_eur=np.zeros((3, 2)), revenue_change_eur=np.zeros((3, 2)),
+        bad_debt_eur=np.zeros((3, 2)),
+        satisfaction=np.array([[0.9, 0.5], [0.9, 0.7], [0.9, 0.4]]),
+        eligible=np.ones((3, 2), dtype=bool), step_h=1.0, peak_value_eur_per_kw=40.0,
+        budget_eur=50.0, satisfaction_floor_mean=0.6,
+    )
+
+
+def test_restricted_problem_moves_the_fixed_customers_into_the_limits_by_hand():
+    """Customers 10 and 11 fixed to "curtail", customer 12 free.
+
+    Budget 50 − (10 + 25) = 15 EUR left; base load (8, 6) + (−1 − 2, −0.5 − 1) = (5, 4.5) kW;
+    mean-satisfaction floor: 3·0.6 = 1.8 needed, 0.5 + 0.7 = 1.2 held by the fixed, so the one
+    free customer needs ≥ 0.6 on its own. Curtailing customer 12 (20 EUR) then overspends:
+    10 + 25 + 20 = 55 > 50 in the full problem and 20 > 15 in the sub-problem; its 0.4 misses the
+    floor in both (mean 1.6/3 < 0.6).
+    """
+    problem = _three_customer_problem()
+    sub, _ = restricted_problem(problem, np.array([2]), np.array([1, 1, 0]))
+    assert sub.budget_eur == pytest.approx(15.0, abs=1e-12)
+    np.testing.assert_allclose(sub.base_kw, [5.0, 4.5], atol=1e-12)
+    assert sub.satisfaction_floor_mean == pytest.approx(0.6, abs=1e-12)
+    np.testing.assert_array_equal(sub.customer_ids, [12])
+    full = evaluate_assignment(problem, np.array([1, 1, 1]))
+    part = evaluate_assignment(sub, np.array([1]))
+    assert [v.split(":")[0] for v in full.violations] == ["budget_eur", "satisfaction_floor_mean"]
+    assert [v.split(":")[0] for v in part.violations] == ["budget_eur", "satisfaction_floor_mean"]
+    assert evaluate_assignment(sub, np.array([0])).violations == ()

@@ -13,11 +13,37 @@ import math
 
 import numpy as np
 
+# Only the layout is shared with the kernel: the columns of the parameter matrix and the stream
+# numbers. Every constant of the model is owned below, so a changed constant in `sim.kernels`
+# makes the twin tests fail until the twin is deliberately changed too.
 from sim import kernels as k
 
 MASK = (1 << 64) - 1
-GOLDEN = int(k.GOLDEN)
-MIX1, MIX2, SEED_SALT = int(k.MIX1), int(k.MIX2), int(k.SEED_SALT)
+# SplitMix64 (Steele, Lea & Flood 2014, OOPSLA, "Fast splittable pseudorandom number
+# generators"; Vigna's public-domain splitmix64.c): the golden-ratio increment and the two
+# multipliers of the finaliser (Stafford's "Mix13").
+GOLDEN = 0x9E3779B97F4A7C15
+MIX1, MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+# Seed salt: the first 64 bits of the fractional part of √2, rounded to nearest (…908|1 → …909;
+# SHA-512's truncated H0 is …908, FIPS 180-4 §5.3.5), derived here in integers.
+_SQRT2_65 = math.isqrt(2 << 130) - (1 << 65)          # 65 fractional bits of √2
+SEED_SALT = (_SQRT2_65 + 1) >> 1
+INV_2_53, INV_2_32, INV_2_16 = 2.0**-53, 2.0**-32, 2.0**-16
+SQRT3 = math.sqrt(3.0)                                # Irwin–Hall(4) scaled to unit variance
+# Model constants: gridflex's own modelling choices (no external source; stated by value here,
+# not imported, see above).
+SHIFT_SD_H, MAX_SHIFT_H = 0.5, 1.5                    # customer time shift of the shape [h]
+NOISE_TAU_MIN_H, NOISE_TAU_MAX_H = 0.5, 3.0           # AR(1) noise time constant range [h]
+EV_PLUG_PROBABILITY = 0.75                            # [-] per day
+EV_BATTERY_KWH = 75.0
+EV_ENERGY_SD = 0.35                                   # lognormal sd of a session's energy [-]
+HEAT_MIN_MODULATION = 0.3                             # smallest heat-pump output share [-]
+DESIGN_TEMPERATURE_C = -12.0
+# Heat pump: COP = η·T_sink / (T_sink − T_source) [K], the Carnot COP of heating (T in kelvin,
+# 0 °C = 273.15 K by the SI definition) times the model's second-law efficiency η = 0.4, for
+# a 35 °C (floor heating) sink.
+SINK_TEMPERATURE_C = 35.0
+CARNOT_EFFICIENCY = 0.4
 
 
 # --- pure Python ----------------------------------------------------------------------------
@@ -40,19 +66,19 @@ def draw_bits(key: int, counter: int) -> int:
 
 
 def uniform(key: int, counter: int) -> float:
-    return float(draw_bits(key, counter) >> 11) * k.INV_2_53
+    return float(draw_bits(key, counter) >> 11) * INV_2_53
 
 
 def normal(key: int, counter: int) -> float:
     b = draw_bits(key, counter)
     s = (float(b & 0xFFFF) + float((b >> 16) & 0xFFFF) + float((b >> 32) & 0xFFFF)
          + float(b >> 48) + 2.0)
-    return (s * k.INV_2_16 - 2.0) * k.SQRT3
+    return (s * INV_2_16 - 2.0) * SQRT3
 
 
 def heat_pump_cop(temperature_c: float) -> float:
-    lift = max(k.SINK_TEMPERATURE_C - temperature_c, 5.0)
-    return min(max(k.CARNOT_EFFICIENCY * (k.SINK_TEMPERATURE_C + 273.15) / lift, 1.5), 6.0)
+    lift = max(SINK_TEMPERATURE_C - temperature_c, 5.0)
+    return min(max(CARNOT_EFFICIENCY * (SINK_TEMPERATURE_C + 273.15) / lift, 1.5), 6.0)
 
 
 def heating_schedule(hour: float) -> float:
@@ -69,7 +95,7 @@ def cooling_schedule(hour: float) -> float:
 
 def _traits(seed: int, cid: int, step_h: float, pad: int) -> dict[str, float]:
     key = stream_key(seed, cid, k.STREAM_TRAITS)
-    raw = min(max(k.SHIFT_SD_H * normal(key, 0), -k.MAX_SHIFT_H), k.MAX_SHIFT_H) / step_h
+    raw = min(max(SHIFT_SD_H * normal(key, 0), -MAX_SHIFT_H), MAX_SHIFT_H) / step_h
     shift = min(max(int(np.rint(raw)), -pad), pad)
     return {
         "shift": shift,
@@ -81,7 +107,7 @@ def _traits(seed: int, cid: int, step_h: float, pad: int) -> dict[str, float]:
         "arrival_mean_h": 16.5 + 3.0 * uniform(key, 6),
         "departure_mean_h": 6.5 + 2.0 * uniform(key, 7),
         "pv_derate": 0.8 + 0.2 * uniform(key, 8),
-        "noise_tau_h": k.NOISE_TAU_MIN_H + (k.NOISE_TAU_MAX_H - k.NOISE_TAU_MIN_H) * uniform(key, 9),
+        "noise_tau_h": NOISE_TAU_MIN_H + (NOISE_TAU_MAX_H - NOISE_TAU_MIN_H) * uniform(key, 9),
         "noise0": normal(key, 10),
     }
 
@@ -91,11 +117,11 @@ def _day_draws(day_key: int, d: int, tr: dict, par) -> dict[str, float]:
     ev_day = par[k.EV_KWH_PER_DAY]
     water_day = par[k.WATER_KWH_PER_DAY] * math.exp(0.25 * normal(day_key, c + 4) - 0.03125)
     return {
-        "plug": uniform(day_key, c) < k.EV_PLUG_PROBABILITY,
+        "plug": uniform(day_key, c) < EV_PLUG_PROBABILITY,
         "arrival_h": min(max(tr["arrival_mean_h"] + 1.2 * normal(day_key, c + 1), 12.0), 23.9),
-        "energy": min(ev_day / k.EV_PLUG_PROBABILITY
-                      * math.exp(k.EV_ENERGY_SD * normal(day_key, c + 2)
-                                 - 0.5 * k.EV_ENERGY_SD * k.EV_ENERGY_SD), k.EV_BATTERY_KWH),
+        "energy": min(ev_day / EV_PLUG_PROBABILITY
+                      * math.exp(EV_ENERGY_SD * normal(day_key, c + 2)
+                                 - 0.5 * EV_ENERGY_SD * EV_ENERGY_SD), EV_BATTERY_KWH),
         "departure_h": min(max(tr["departure_mean_h"] + 0.7 * normal(day_key, c + 3), 5.0), 10.0),
         "draw1_h": 6.0 + 2.0 * uniform(day_key, c + 5),
         "draw2_h": 18.0 + 3.0 * uniform(day_key, c + 6),
@@ -117,8 +143,8 @@ def simulate_customer_python(seed, cid, weights, base, pad, temperature, pv_fact
     alpha_heat = 1.0 - math.exp(-step_h / tr["heat_tau_h"])
     alpha_cool = 1.0 - math.exp(-step_h / tr["cool_tau_h"])
     cop_ref = heat_pump_cop(7.0)
-    heat_min = k.HEAT_MIN_MODULATION * par[k.HEAT_KW_PER_K] * (tr["balance_c"] - k.DESIGN_TEMPERATURE_C)
-    cool_min = k.HEAT_MIN_MODULATION * par[k.COOL_KW_PER_K] * 8.0
+    heat_min = HEAT_MIN_MODULATION * par[k.HEAT_KW_PER_K] * (tr["balance_c"] - DESIGN_TEMPERATURE_C)
+    cool_min = HEAT_MIN_MODULATION * par[k.COOL_KW_PER_K] * 8.0
     noise = par[k.NOISE_SD] * tr["noise0"]
     heat_air = cool_air = float(temperature[0])
     current = None
@@ -135,7 +161,7 @@ def simulate_customer_python(seed, cid, weights, base, pad, temperature, pv_fact
         shape = max(1.0 + tr["contrast"] * (s - 1.0), 0.05)
         noise = phi * noise + innovation * normal(noise_key, t)
         b = draw_bits(event_key, t)
-        u_spike = float(b >> 32) * k.INV_2_32
+        u_spike = float(b >> 32) * INV_2_32
         u_size = float((b >> 11) & 0x1FFFFF) * (1.0 / 2097152.0)
         u_cycle = float(b & 0x7FF) * (1.0 / 2048.0)
         base_kw = (1.0 - par[k.SPIKE_SHARE]) * shape * max(1.0 + noise, 0.0)
@@ -166,7 +192,7 @@ def simulate_customer_python(seed, cid, weights, base, pad, temperature, pv_fact
                 plugged, ev_left = False, 0.0
             if today["plug"] and h <= today["arrival_h"] < h + step_h:
                 plugged = True
-                ev_left = min(ev_left + today["energy"], k.EV_BATTERY_KWH)
+                ev_left = min(ev_left + today["energy"], EV_BATTERY_KWH)
                 leave_day, leave_h = d + 1, today["departure_h"]
             if plugged and ev_left > 0.0:
                 ev = min(par[k.EV_KW], ev_left / step_h)
@@ -201,13 +227,14 @@ def simulate_python(seed, ids, weights, base, pad, temperature, pv_factor, hour,
 # --- NumPy, vectorised over customers (the time recursion stays a loop) --------------------
 
 def _mix64_np(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * k.MIX1
-    z = (z ^ (z >> np.uint64(27))) * k.MIX2
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
     return z ^ (z >> np.uint64(31))
 
 
 def _bits_np(keys: np.ndarray, counter) -> np.ndarray:
-    return _mix64_np(keys + (np.asarray(counter, dtype=np.uint64) + np.uint64(1)) * k.GOLDEN)
+    step = (np.asarray(counter, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
+    return _mix64_np(keys + step)
 
 
 def _normal_np(b: np.ndarray) -> np.ndarray:
@@ -215,11 +242,11 @@ def _normal_np(b: np.ndarray) -> np.ndarray:
     s = ((b & m).astype(np.float64) + ((b >> np.uint64(16)) & m).astype(np.float64)
          + ((b >> np.uint64(32)) & m).astype(np.float64) + (b >> np.uint64(48)).astype(np.float64)
          + 2.0)
-    return (s * k.INV_2_16 - 2.0) * k.SQRT3
+    return (s * INV_2_16 - 2.0) * SQRT3
 
 
 def _uniform_np(b: np.ndarray) -> np.ndarray:
-    return (b >> np.uint64(11)).astype(np.float64) * k.INV_2_53
+    return (b >> np.uint64(11)).astype(np.float64) * INV_2_53
 
 
 def _keys_np(seed: int, ids: np.ndarray, stream: int) -> np.ndarray:
@@ -248,8 +275,8 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
     alpha_heat = 1.0 - np.exp(-step_h / g["heat_tau_h"])
     alpha_cool = 1.0 - np.exp(-step_h / g["cool_tau_h"])
     cop_ref = heat_pump_cop(7.0)
-    heat_min = k.HEAT_MIN_MODULATION * par[k.HEAT_KW_PER_K] * (g["balance_c"] - k.DESIGN_TEMPERATURE_C)
-    cool_min = k.HEAT_MIN_MODULATION * par[k.COOL_KW_PER_K] * 8.0
+    heat_min = HEAT_MIN_MODULATION * par[k.HEAT_KW_PER_K] * (g["balance_c"] - DESIGN_TEMPERATURE_C)
+    cool_min = HEAT_MIN_MODULATION * par[k.COOL_KW_PER_K] * 8.0
     noise = par[k.NOISE_SD] * g["noise0"]
     heat_air = np.full(n, float(temperature[0]))
     cool_air = heat_air.copy()
@@ -267,11 +294,11 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
             current = d
             c = d * 16
             u = [_bits_np(day_keys, c + j) for j in range(7)]
-            plug = _uniform_np(u[0]) < k.EV_PLUG_PROBABILITY
+            plug = _uniform_np(u[0]) < EV_PLUG_PROBABILITY
             arrival = np.minimum(np.maximum(g["arrival_mean_h"] + 1.2 * _normal_np(u[1]), 12.0), 23.9)
-            energy = np.minimum(par[k.EV_KWH_PER_DAY] / k.EV_PLUG_PROBABILITY
-                                * np.exp(k.EV_ENERGY_SD * _normal_np(u[2])
-                                         - 0.5 * k.EV_ENERGY_SD * k.EV_ENERGY_SD), k.EV_BATTERY_KWH)
+            energy = np.minimum(par[k.EV_KWH_PER_DAY] / EV_PLUG_PROBABILITY
+                                * np.exp(EV_ENERGY_SD * _normal_np(u[2])
+                                         - 0.5 * EV_ENERGY_SD * EV_ENERGY_SD), EV_BATTERY_KWH)
             departure = np.minimum(np.maximum(g["departure_mean_h"] + 0.7 * _normal_np(u[3]), 5.0), 10.0)
             water_day = par[k.WATER_KWH_PER_DAY] * np.exp(0.25 * _normal_np(u[4]) - 0.03125)
             draw1_h = 6.0 + 2.0 * _uniform_np(u[5])
@@ -282,7 +309,7 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
         shape = np.maximum(1.0 + g["contrast"] * (s - 1.0), 0.05)
         noise = phi * noise + innovation * _normal_np(_bits_np(noise_keys, t))
         b = _bits_np(event_keys, t)
-        u_spike = (b >> np.uint64(32)).astype(np.float64) * k.INV_2_32
+        u_spike = (b >> np.uint64(32)).astype(np.float64) * INV_2_32
         u_size = ((b >> np.uint64(11)) & np.uint64(0x1FFFFF)).astype(np.float64) * (1.0 / 2097152.0)
         u_cycle = (b & np.uint64(0x7FF)).astype(np.float64) * (1.0 / 2048.0)
         base_kw = (1.0 - par[k.SPIKE_SHARE]) * shape * np.maximum(1.0 + noise, 0.0)
@@ -314,7 +341,7 @@ def _simulate_numpy(seed, ids, weights, base, pad, temperature, pv_factor, hour,
         ev_left = np.where(leave, 0.0, ev_left)
         arrive = has_ev & plug & (h <= arrival) & (arrival < h + step_h)
         plugged = plugged | arrive
-        ev_left = np.where(arrive, np.minimum(ev_left + energy, k.EV_BATTERY_KWH), ev_left)
+        ev_left = np.where(arrive, np.minimum(ev_left + energy, EV_BATTERY_KWH), ev_left)
         leave_day = np.where(arrive, d + 1, leave_day)
         leave_h = np.where(arrive, departure, leave_h)
         charging = has_ev & plugged & (ev_left > 0.0)

@@ -154,3 +154,15 @@ def test_kernel_matches_twin_across_block_boundaries_and_a_dst_change():
     want = ref.simulate_python(*_args(a))
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=TWIN_RTOL, atol=TWIN_ATOL)
+
+
+@pytest.mark.parametrize(("temperature_c", "cop"), [
+    (7.0, 0.4 * 308.15 / 28.0),    # 4.4021: the rating point
+    (-5.0, 0.4 * 308.15 / 40.0),   # 3.0815
+    (32.0, 6.0),                   # lift 3 K → 5 K floor → 24.65, clipped to 6
+    (-60.0, 1.5),                  # 0.4·308.15/95 = 1.297, clipped to 1.5
+])
+def test_heat_pump_cop_by_hand(temperature_c, cop):
+    """COP = 0.4 · (35 + 273.15) / max(35 − T, 5) clipped to [1.5, 6] (Carnot fraction 0.4)."""
+    assert k.heat_pump_cop(temperature_c) == pytest.approx(cop, rel=1e-14)
+    assert ref.heat_pump_cop(temperature_c) == pytest.approx(cop, rel=1e-14)

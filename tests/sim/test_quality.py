@@ -191,3 +191,4 @@ def test_frame_input_and_errors(tmp_path):
     (tmp_path / "m.parquet").write_bytes(b"PAR1")
     with pytest.raises(InputError, match="pyarrow|Parquet"):
         screen_meter_data(tmp_path / "m.parquet")
+
