@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from customers.population import UNITS, population_dataset
+from customers.population_contract import UNITS, population_dataset
 from scenarios.errors import InputError
 from scenarios.schema import SEGMENTS
 

@@ -21,15 +21,15 @@ Aggregation follows the strata-then-k-means recipe of SOLVER.md ("Aggregating al
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
 from optimizer.assignment import assignment_load, evaluate_assignment, network_flows
-from optimizer.handoff import gc_paused, run_with_deadline, to_highs
+from optimizer.handoff import HighsModel, gc_paused, run_with_deadline, to_highs
 from optimizer.lagrangian import RowPrices, _network_prices, lagrangian_bound, row_prices
 from optimizer.model import ModelOptions, build_model
 from optimizer.pairs import customer_delta_range, eligible_pairs, select_peak_steps
@@ -245,12 +245,13 @@ def solve_clustered(
     problem: OfferProblem,
     config: SolverConfig,
     *,
-    export_mps: Path | None = None,
+    export: Callable[[HighsModel], None] | None = None,
     deadline: float,
     clusters: int = DEFAULT_CLUSTERS,
 ):
-    """Cluster mode of `optimizer.solve.solve_offers` (returns an `OfferSolution`)."""
-    from optimizer.solve import make_solution, solve_relaxation, write_model
+    """Cluster mode of `optimizer.solve.solve_offers` (returns an `OfferSolution`); ``export``
+    receives the first clustered model handed to HiGHS (to write it to a file)."""
+    from optimizer.highs_steps import make_solution, solve_relaxation
 
     start = time.perf_counter()
     with gc_paused():
@@ -266,8 +267,8 @@ def solve_clustered(
             t2 = time.perf_counter()
             build_s += t1 - t0 + (t0 - start if best is None else 0.0)
             handoff_s += t2 - t1
-            if export_mps is not None and best is None:
-                write_model(hm, Path(export_mps))
+            if export is not None and best is None:
+                export(hm)
             lp_status, _, _, _ = solve_relaxation(hm, deadline)
             if lp_status == "infeasible":
                 from optimizer.infeasibility import explain_infeasibility

@@ -304,7 +304,7 @@ def _solve_sub(problem, free, lam_choice, steps, config, deadline, builder, stat
     """One sub-MIP (started from ``incumbent``'s choices of the free customers when given);
     returns (full choice or None, status, upper bound from the sub-MIP or +inf)."""
     from optimizer.handoff import set_start
-    from optimizer.solve import _solve_mip
+    from optimizer.highs_steps import _solve_mip
 
     sub, offset = restricted_problem(problem, free, lam_choice)
     stats.free = max(stats.free, free.size)

@@ -185,8 +185,9 @@ def _assign(data: Any, parts: list[str | int], value: Any) -> None:
 def _validate_point(
     data: dict[str, Any], scenario: Scenario, values: dict[str, Any], where: str
 ) -> Scenario:
-    # Imported here: scenarios.load imports this module to check sweeps at load time.
-    from scenarios.load import parse_scenario
+    # A point's own sweep table is empty: the checks without sweep expansion are the whole check.
+    from scenarios.scenario_checks import validate_scenario_data
 
     label = ", ".join(f"{k}={v!r}" for k, v in values.items())
-    return parse_scenario(data, base_dir=scenario.base_dir, source=f"{where} [sweep {label}]")
+    return validate_scenario_data(data, base_dir=scenario.base_dir,
+                                  source=f"{where} [sweep {label}]")

@@ -17,6 +17,12 @@ failing that, with pandapower ``runpp``; each step's solver is recorded (``solve
 step is dropped. A step that no solver converges keeps its last iterate, flagged
 ``converged = False``.
 
+``prepare_grid`` keeps the last `GRID_MEMO_SIZE` models it built, keyed by a hash of the net's
+element tables (`net_fingerprint`): a second call with an unchanged net, e.g. each
+``run_timeseries(net, ...)`` of a run, reuses the model instead of repeating the copy, the
+tight ``runpp`` and the factorization. The model is the same object, so results stay bit for bit
+those of a fresh preparation; it must not be modified (nothing in gridflex does).
+
 Only buses that pandapower energizes (in service and connected to a slack) are reported; others
 are listed in ``ds.attrs["unenergized_buses"]``. Out-of-service lines and transformers report 0.
 """
@@ -24,6 +30,9 @@ are listed in ``ds.attrs["unenergized_buses"]``. Out-of-service lines and transf
 from __future__ import annotations
 
 import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -152,8 +161,52 @@ def _check_supported(net: pandapowerNet) -> None:
         raise InputError("network: no in-service ext_grid (slack)")
 
 
+GRID_MEMO_SIZE = 4
+"""Prepared models kept per process by `prepare_grid` (a few MB each on SimBench MV+LV grids)."""
+
+_grid_memo: OrderedDict[str, GridModel] = OrderedDict()
+_grid_memo_lock = threading.Lock()
+
+# Net entries that do not enter the model: results and runpp's private state (``runpp``
+# starts flat or from DC, never from stored results), the flags a power flow sets, and
+# time-series profiles.
+_NOT_IN_MODEL = ("profiles",)
+_RUN_FLAGS = ("converged", "OPF_converged")
+
+
+def net_fingerprint(net: pandapowerNet) -> str:
+    """SHA-256 over every element table (index, columns, dtypes, values) and scalar setting
+    of ``net`` that `prepare_grid` can depend on; results (``res_*``), private entries
+    (``_*``), the ``converged`` flags and ``profiles`` are left out."""
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    for key in sorted(net.keys()):
+        if key.startswith(("res_", "_")) or key in _NOT_IN_MODEL or key in _RUN_FLAGS:
+            continue
+        value = net[key]
+        digest.update(f"\x00{key}:{type(value).__name__}".encode())
+        if isinstance(value, pd.DataFrame):
+            digest.update(repr((list(value.columns), [str(d) for d in value.dtypes])).encode())
+            try:
+                hashed = pd.util.hash_pandas_object(value, index=True)
+                digest.update(hashed.to_numpy().tobytes())
+            except TypeError:  # unhashable cells (lists, dicts): their text form instead
+                digest.update(value.to_json(orient="split", double_precision=17).encode())
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def clear_grid_memo() -> None:
+    """Forget the models `prepare_grid` kept."""
+    with _grid_memo_lock:
+        _grid_memo.clear()
+
+
 def prepare_grid(net: pandapowerNet) -> GridModel:
-    """Build the solver model from one tight pandapower ``runpp`` (on a copy of ``net``).
+    """Build the solver model from one tight pandapower ``runpp`` (on a copy of ``net``), or
+    return the one built for a net of the same content (`net_fingerprint`).
 
     Raises
     ------
@@ -161,13 +214,34 @@ def prepare_grid(net: pandapowerNet) -> GridModel:
         An unsupported element table is in service, or pandapower cannot solve the net at its
         own values (the model would be undefined).
     """
+    _check_supported(net)
+    key = net_fingerprint(net)
+    with _grid_memo_lock:
+        grid = _grid_memo.get(key)
+        if grid is not None:
+            _grid_memo.move_to_end(key)
+            return grid
+    grid = _prepare_grid(net)
+    with _grid_memo_lock:
+        _grid_memo[key] = grid
+        while len(_grid_memo) > GRID_MEMO_SIZE:
+            _grid_memo.popitem(last=False)
+    return grid
+
+
+def _prepare_grid(net: pandapowerNet) -> GridModel:
     import pandapower as pp
     from pandapower.pypower.idx_brch import F_BUS, T_BUS
     from pandapower.pypower.idx_bus import BASE_KV, PD, QD
     from pandapower.pypower.idx_gen import GEN_BUS, PG, QG
 
-    _check_supported(net)
-    net = copy.deepcopy(net)
+    # The profiles (a year of every element, most of the net's bytes) are not copied: the
+    # deepcopy memo maps them to None, and the key is dropped from the copy.
+    skip = {id(net[key]): None for key in _NOT_IN_MODEL if key in net}
+    net = copy.deepcopy(net, skip)
+    for key in _NOT_IN_MODEL:
+        if key in net:
+            del net[key]
     try:
         pp.runpp(net, tolerance_mva=REFERENCE_TOLERANCE_MVA, max_iteration=50)
     except Exception as exc:  # LoadflowNotConverged and friends
@@ -405,7 +479,9 @@ def _as_steps(values, n_steps: int | None, n_elements: int, name: str) -> np.nda
 def _require_finite(arrays: dict[str, np.ndarray]) -> None:
     """InputError naming the first array that holds a NaN or infinite value."""
     for name, array in arrays.items():
-        if not pf_kernels.all_finite(array):
+        # An empty selection (no element the kernel skips) needs no parallel launch: on a busy
+        # machine waking the worker threads cost ~30 ms per call for no work.
+        if array.size and not pf_kernels.all_finite(array):
             raise InputError(f"power flow: {name} contains NaN or infinite values")
 
 
