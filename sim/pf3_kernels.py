@@ -319,7 +319,8 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
                   line_branch, line_col, line_ka, line_pct, trafo_branch, trafo_col, trafo_pct,
                   slack_branch, slack_end,
                   vm_a, vm_b, vm_c, va_a, va_b, va_c, v0_out, vuf_out, vm_worst,
-                  i_a, i_b, i_c, i_n, line_loading, trafo_loading, s_slack_re, s_slack_im):
+                  i_a, i_b, i_c, i_n, line_loading, trafo_loading, s_slack_re, s_slack_im,
+                  has_nan):
     """Per-phase results of every step from the kept buses' sequence voltages.
 
     ``vm_worst`` is the phase farthest from 1 p.u.; ``s_slack`` the three-phase power flowing
@@ -332,10 +333,15 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
     current is the larger end's ``line_ka[end, l]·|I|``, its neutral current the larger end's
     ``line_ka·|3·I_0|``, its loading the worst phase's ``line_pct[end, l]·|I|``, a
     transformer's loading ``max trafo_pct[end, t]·|I|`` over phases and ends.
+
+    ``has_nan[t]`` tells whether any ``[time, …]`` output of step ``t`` is NaN (the sum of the
+    step's outputs: all are ≥ 0 or finite angles, so it is NaN exactly when one of them is), so
+    the Dataset check need not scan a year of outputs again.
     """
     n_steps = v_kept.shape[0]
     n_int = kept_of_internal.shape[0]
     for t in numba.prange(n_steps):
+        total = 0.0
         v_re = np.empty((3, n_int))
         v_im = np.empty((3, n_int))
         for j in range(n_int):
@@ -374,6 +380,8 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
             if abs(vm_c[t, i] - 1.0) > abs(worst - 1.0):
                 worst = vm_c[t, i]
             vm_worst[t, i] = worst
+            total += (vm_a[t, i] + vm_b[t, i] + vm_c[t, i] + va_a[t, i] + va_b[t, i] + va_c[t, i]
+                      + v0_out[t, i] + vuf_out[t, i])
         sr = 0.0
         si = 0.0
         for e in range(slack_branch.shape[0]):
@@ -440,5 +448,8 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
                     i_c[t, c] = ic
                     i_n[t, c] = ineutral
                     line_loading[t, c] = worst
+                    total += ia + ib + ic + ineutral + worst
                 else:
                     trafo_loading[t, trafo_col[e]] = worst
+                    total += worst
+        has_nan[t] = total != total

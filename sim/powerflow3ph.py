@@ -419,13 +419,14 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
     out["q_slack_mvar"] = np.empty(n_steps)
     out["converged"] = np.empty(n_steps, dtype=bool)
     out["iterations"] = np.empty(n_steps, dtype=np.int32)
+    has_nan = np.empty(n_steps, dtype=bool)
     for t0 in range(0, n_steps, chunk_steps):
         rows = slice(t0, min(n_steps, t0 + chunk_steps))
         result = solve_3ph(grid, p[rows], q[rows], block=block)
         n_rows = rows.stop - rows.start
         s_re, s_im = np.empty(n_rows), np.empty(n_rows)
         _fill_outputs(grid, result.v_kept, {name: array[rows] for name, array in out.items()},
-                      s_re, s_im)
+                      s_re, s_im, has_nan[rows])
         # plus what the injection columns at the slack buses consume
         on_ref = np.isin(grid.col_bus, grid.ref)
         s_ref = (p[rows][:, on_ref] + 1j * q[rows][:, on_ref]) @ grid.col_factor[on_ref]
@@ -433,13 +434,16 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
         out["q_slack_mvar"][rows] = (s_im - s_ref.imag) * grid.base_mva
         out["converged"][rows] = result.converged
         out["iterations"][rows] = result.iterations
-    return _to_dataset(grid, out)
+    # the kernel flagged every step with a NaN output: the Dataset check scans only if one has
+    checked = () if has_nan.any() else _OUTPUT_ORDER
+    return _to_dataset(grid, out, checked)
 
 
 def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict, s_re: np.ndarray,
-                  s_im: np.ndarray) -> None:
+                  s_im: np.ndarray, has_nan: np.ndarray) -> None:
     """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages (kernel);
-    ``s_re``, ``s_im`` ``[T]`` receive the power into the network at the slack [p.u.]."""
+    ``s_re``, ``s_im`` ``[T]`` receive the power into the network at the slack [p.u.],
+    ``has_nan`` ``[T]`` whether a step has a NaN output."""
     o = grid.outputs
     pf3_kernels.phase_outputs(
         np.ascontiguousarray(v_kept), o["kept_of_internal"], grid.eliminated, o["w_ptr"],
@@ -447,7 +451,7 @@ def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict, s_re: np.ndarray
         o["y_ff"], o["y_ft"], o["y_tf"], o["y_tt"],
         o["line_branch"], o["line_col"], o["line_ka"], o["line_pct"],
         o["trafo_branch"], o["trafo_col"], o["trafo_pct"], o["slack_branch"], o["slack_end"],
-        *(out[name] for name in _OUTPUT_ORDER), s_re, s_im)
+        *(out[name] for name in _OUTPUT_ORDER), s_re, s_im, has_nan)
 
 
 _OUTPUT_ORDER = ("vm_a_pu", "vm_b_pu", "vm_c_pu", "va_a_degree", "va_b_degree", "va_c_degree",
@@ -524,7 +528,8 @@ _UNITS = {
 }
 
 
-def _to_dataset(grid: Grid3ph, out: dict) -> xr.Dataset:
+def _to_dataset(grid: Grid3ph, out: dict, nan_free: tuple = ()) -> xr.Dataset:
+    """``nan_free``: outputs known to hold no NaN (not scanned again)."""
     n_steps = len(out["converged"])
     dims = {name: ("time",) if array.ndim == 1 else ("time", _second_dim(name))
             for name, array in out.items()}
@@ -541,7 +546,7 @@ def _to_dataset(grid: Grid3ph, out: dict) -> xr.Dataset:
         "unenergized_buses": grid.unenergized_buses.astype(np.int64).tolist(),
     })
     check = ds.assign_coords(time=np.arange(n_steps).astype("datetime64[ns]"))
-    validate(check, dims, stage="powerflow3ph")
+    validate(check, dims, stage="powerflow3ph", allow_nan=nan_free)
     return ds
 
 
