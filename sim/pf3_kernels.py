@@ -327,8 +327,10 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
     into the branch ends ``slack_end`` (0 from, 1 to) of ``slack_branch`` at the slack buses,
     ``3·Σ_s V_s·conj(I_s)`` [p.u.] (``Σ_phases V·conj(I) = 3·Σ_seq V·conj(I)``).
 
-    ``v_kept[T, 3, m]``; eliminated buses ``elim`` get ``w[s]·V_K`` (CSR ``[3, n_elim + 1]``
-    pointers into the concatenated ``w_idx``/``w_val``). Branch ``b`` carries
+    ``v_kept[T, 3, m]``: kept buses in any order per sequence, internal bus ``j`` of sequence
+    ``s`` at ``kept_of_internal[s, j]`` (-1: eliminated); eliminated buses ``elim`` get
+    ``w[s]·V_K`` (CSR ``[3, n_elim + 1]`` pointers into the concatenated ``w_idx``/``w_val``,
+    ``w_idx`` positions in ``v_kept``). Branch ``b`` carries
     ``I_from,s = y_ff[s, b]·V_s[from] + y_ft[s, b]·V_s[to]`` (likewise ``I_to``); a line's phase
     current is the larger end's ``line_ka[end, l]·|I|``, its neutral current the larger end's
     ``line_ka·|3·I_0|``, its loading the worst phase's ``line_pct[end, l]·|I|``, a
@@ -339,17 +341,18 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
     the Dataset check need not scan a year of outputs again.
     """
     n_steps = v_kept.shape[0]
-    n_int = kept_of_internal.shape[0]
+    n_int = kept_of_internal.shape[1]
     for t in numba.prange(n_steps):
         total = 0.0
         v_re = np.empty((3, n_int))
         v_im = np.empty((3, n_int))
-        for j in range(n_int):
-            k = kept_of_internal[j]
-            if k >= 0:
-                for s in range(3):
-                    v_re[s, j] = v_kept[t, s, k].real
-                    v_im[s, j] = v_kept[t, s, k].imag
+        for s in range(3):
+            for j in range(n_int):
+                k = kept_of_internal[s, j]
+                if k >= 0:
+                    x = v_kept[t, s, k]
+                    v_re[s, j] = x.real
+                    v_im[s, j] = x.imag
         for s in range(3):
             for e in range(elim.shape[0]):
                 acc_re = 0.0
