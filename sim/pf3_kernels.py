@@ -281,37 +281,78 @@ def _to_phases(x0r, x0i, x1r, x1i, x2r, x2i):
             x0r + a1r + b2r, x0i + a1i + b2i)
 
 
+# Cephes atan (S. L. Moshier, "Methods and Programs for Mathematical Functions", 1989, atan.c):
+# atan(u) = u + u·z·P(z)/Q(z), z = u², for |u| ≤ 0.66 (relative error ~2e-16)
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
+           -1.228866684490136173410e2, -6.485021904942025371773e1)
+_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
+           4.853903996359136964868e2, 1.945506571482613964425e2)
+
+
+@jit
+def _atan2_degree(y, x):
+    """``degrees(atan2(y, x))`` [degree] without a libm call, as selects (libm's atan2 on every
+    phase voltage of every step cost more than the power flow itself)."""
+    ax = abs(x)
+    ay = abs(y)
+    swap = ay > ax
+    num = ax if swap else ay
+    den = ay if swap else ax
+    den = 1.0 if den == 0.0 else den      # atan2(±0, ±0); NaN stays NaN
+    r = num / den                         # [0, 1]
+    big = r > 0.66
+    u = (r - 1.0) / (r + 1.0) if big else r
+    z = u * u
+    pz = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    qz = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z \
+        + _ATAN_Q[4]
+    a = u * z * pz / qz + u
+    a = a + math.pi / 4.0 if big else a
+    a = math.pi / 2.0 - a if swap else a
+    a = math.pi - a if math.copysign(1.0, x) < 0.0 else a
+    return math.copysign(a, y) * (180.0 / math.pi)
+
+
 @jit_parallel
 def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_internal,
                   br_from, br_to, y_ff, y_ft, y_tf, y_tt,
                   line_branch, line_col, line_ka, line_pct, trafo_branch, trafo_col, trafo_pct,
                   slack_branch, slack_end,
                   vm_a, vm_b, vm_c, va_a, va_b, va_c, v0_out, vuf_out, vm_worst,
-                  i_a, i_b, i_c, i_n, line_loading, trafo_loading, s_slack_re, s_slack_im):
+                  i_a, i_b, i_c, i_n, line_loading, trafo_loading, s_slack_re, s_slack_im,
+                  has_nan):
     """Per-phase results of every step from the kept buses' sequence voltages.
 
     ``vm_worst`` is the phase farthest from 1 p.u.; ``s_slack`` the three-phase power flowing
     into the branch ends ``slack_end`` (0 from, 1 to) of ``slack_branch`` at the slack buses,
     ``3·Σ_s V_s·conj(I_s)`` [p.u.] (``Σ_phases V·conj(I) = 3·Σ_seq V·conj(I)``).
 
-    ``v_kept[T, 3, m]``; eliminated buses ``elim`` get ``w[s]·V_K`` (CSR ``[3, n_elim + 1]``
-    pointers into the concatenated ``w_idx``/``w_val``). Branch ``b`` carries
+    ``v_kept[T, 3, m]``: kept buses in any order per sequence, internal bus ``j`` of sequence
+    ``s`` at ``kept_of_internal[s, j]`` (-1: eliminated); eliminated buses ``elim`` get
+    ``w[s]·V_K`` (CSR ``[3, n_elim + 1]`` pointers into the concatenated ``w_idx``/``w_val``,
+    ``w_idx`` positions in ``v_kept``). Branch ``b`` carries
     ``I_from,s = y_ff[s, b]·V_s[from] + y_ft[s, b]·V_s[to]`` (likewise ``I_to``); a line's phase
     current is the larger end's ``line_ka[end, l]·|I|``, its neutral current the larger end's
     ``line_ka·|3·I_0|``, its loading the worst phase's ``line_pct[end, l]·|I|``, a
     transformer's loading ``max trafo_pct[end, t]·|I|`` over phases and ends.
+
+    ``has_nan[t]`` tells whether any ``[time, …]`` output of step ``t`` is NaN (the sum of the
+    step's outputs: all are ≥ 0 or finite angles, so it is NaN exactly when one of them is), so
+    the Dataset check need not scan a year of outputs again.
     """
     n_steps = v_kept.shape[0]
-    n_int = kept_of_internal.shape[0]
+    n_int = kept_of_internal.shape[1]
     for t in numba.prange(n_steps):
+        total = 0.0
         v_re = np.empty((3, n_int))
         v_im = np.empty((3, n_int))
-        for j in range(n_int):
-            k = kept_of_internal[j]
-            if k >= 0:
-                for s in range(3):
-                    v_re[s, j] = v_kept[t, s, k].real
-                    v_im[s, j] = v_kept[t, s, k].imag
+        for s in range(3):
+            for j in range(n_int):
+                k = kept_of_internal[s, j]
+                if k >= 0:
+                    x = v_kept[t, s, k]
+                    v_re[s, j] = x.real
+                    v_im[s, j] = x.imag
         for s in range(3):
             for e in range(elim.shape[0]):
                 acc_re = 0.0
@@ -330,9 +371,9 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
             vm_a[t, i] = math.sqrt(xar * xar + xai * xai)
             vm_b[t, i] = math.sqrt(xbr * xbr + xbi * xbi)
             vm_c[t, i] = math.sqrt(xcr * xcr + xci * xci)
-            va_a[t, i] = math.degrees(math.atan2(xai, xar))
-            va_b[t, i] = math.degrees(math.atan2(xbi, xbr))
-            va_c[t, i] = math.degrees(math.atan2(xci, xcr))
+            va_a[t, i] = _atan2_degree(xai, xar)
+            va_b[t, i] = _atan2_degree(xbi, xbr)
+            va_c[t, i] = _atan2_degree(xci, xcr)
             v0_out[t, i] = math.sqrt(v_re[0, j] ** 2 + v_im[0, j] ** 2)
             vuf_out[t, i] = 100.0 * math.sqrt((v_re[2, j] ** 2 + v_im[2, j] ** 2)
                                               / (v_re[1, j] ** 2 + v_im[1, j] ** 2))
@@ -342,6 +383,8 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
             if abs(vm_c[t, i] - 1.0) > abs(worst - 1.0):
                 worst = vm_c[t, i]
             vm_worst[t, i] = worst
+            total += (vm_a[t, i] + vm_b[t, i] + vm_c[t, i] + va_a[t, i] + va_b[t, i] + va_c[t, i]
+                      + v0_out[t, i] + vuf_out[t, i])
         sr = 0.0
         si = 0.0
         for e in range(slack_branch.shape[0]):
@@ -408,5 +451,8 @@ def phase_outputs(v_kept, kept_of_internal, elim, w_ptr, w_idx, w_val, bus_inter
                     i_c[t, c] = ic
                     i_n[t, c] = ineutral
                     line_loading[t, c] = worst
+                    total += ia + ib + ic + ineutral + worst
                 else:
                     trafo_loading[t, trafo_col[e]] = worst
+                    total += worst
+        has_nan[t] = total != total

@@ -44,6 +44,9 @@ VOLTAGE_TOLERANCE_PU = 1e-10
 """The fixed point stops when its estimated voltage error is below this [p.u.] (largest change
 of a sequence voltage, or the contraction-scaled change, as `sim.powerflow`)."""
 
+MAX_ITERATIONS = 100
+"""Fixed-point iterations after which a step is reported as not converged."""
+
 ZERO_SEQUENCE_FIELDS = {
     "line": ("r0_ohm_per_km", "x0_ohm_per_km", "c0_nf_per_km"),
     "trafo": ("vector_group", "vk0_percent", "vkr0_percent", "mag0_percent", "mag0_rx",
@@ -347,8 +350,17 @@ class Result3ph:
 
 
 def solve_3ph(grid: Grid3ph, p: np.ndarray, q: np.ndarray, *, block: int = 16,
-              max_iter: int = 100) -> Result3ph:
+              max_iter: int = MAX_ITERATIONS) -> Result3ph:
     """Unbalanced power flow of every step from injection columns (`phase_injections`)."""
+    v_out, iterations, converged = _solve_factor_order(grid, p, q, block, max_iter)
+    # factor column order → kept order
+    v_kept = np.stack([v_out[:, s, grid.perm_c[s]] for s in range(3)], axis=1)
+    return Result3ph(v_kept, iterations, converged)
+
+
+def _solve_factor_order(grid: Grid3ph, p: np.ndarray, q: np.ndarray, block: int,
+                        max_iter: int) -> tuple:
+    """`solve_3ph` with the voltages ``[T, 3, m]`` left in factor column order (``grid.perm_c``)."""
     p = np.ascontiguousarray(p, dtype=np.float64)
     q = np.ascontiguousarray(q, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != grid.n_columns or q.shape != p.shape:
@@ -364,9 +376,7 @@ def solve_3ph(grid: Grid3ph, p: np.ndarray, q: np.ndarray, *, block: int = 16,
         k["slot_row"], k["c_re"], k["c_im"], k["l_ptr"], k["l_idx"], k["l_re"], k["l_im"],
         k["u_ptr"], k["u_idx"], k["u_re"], k["u_im"], k["d_re"], k["d_im"], k["v0_re"],
         k["v0_im"], VOLTAGE_TOLERANCE_PU, max_iter, block, v_out, iterations, converged)
-    # factor column order → kept order
-    v_kept = np.stack([v_out[:, s, grid.perm_c[s]] for s in range(3)], axis=1)
-    return Result3ph(v_kept, iterations, converged)
+    return v_out, iterations, converged
 
 
 def sequence_voltages(grid: Grid3ph, v_kept: np.ndarray) -> np.ndarray:
@@ -419,35 +429,46 @@ def run_timeseries_3ph(net_or_grid, *, chunk_steps: int = 2048, dtype=np.float64
     out["q_slack_mvar"] = np.empty(n_steps)
     out["converged"] = np.empty(n_steps, dtype=bool)
     out["iterations"] = np.empty(n_steps, dtype=np.int32)
+    has_nan = np.empty(n_steps, dtype=bool)
     for t0 in range(0, n_steps, chunk_steps):
         rows = slice(t0, min(n_steps, t0 + chunk_steps))
-        result = solve_3ph(grid, p[rows], q[rows], block=block)
+        v_factor, iterations, converged = _solve_factor_order(grid, p[rows], q[rows], block,
+                                                             MAX_ITERATIONS)
         n_rows = rows.stop - rows.start
         s_re, s_im = np.empty(n_rows), np.empty(n_rows)
-        _fill_outputs(grid, result.v_kept, {name: array[rows] for name, array in out.items()},
-                      s_re, s_im)
+        _fill_outputs(grid, v_factor, {name: array[rows] for name, array in out.items()},
+                      s_re, s_im, has_nan[rows])
         # plus what the injection columns at the slack buses consume
         on_ref = np.isin(grid.col_bus, grid.ref)
         s_ref = (p[rows][:, on_ref] + 1j * q[rows][:, on_ref]) @ grid.col_factor[on_ref]
         out["p_slack_mw"][rows] = (s_re - s_ref.real) * grid.base_mva
         out["q_slack_mvar"][rows] = (s_im - s_ref.imag) * grid.base_mva
-        out["converged"][rows] = result.converged
-        out["iterations"][rows] = result.iterations
-    return _to_dataset(grid, out)
+        out["converged"][rows] = converged
+        out["iterations"][rows] = iterations
+    # the kernel flagged every step with a NaN output: the Dataset check scans only if one has
+    checked = () if has_nan.any() else _OUTPUT_ORDER
+    return _to_dataset(grid, out, checked)
 
 
-def _fill_outputs(grid: Grid3ph, v_kept: np.ndarray, out: dict, s_re: np.ndarray,
-                  s_im: np.ndarray) -> None:
-    """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages (kernel);
-    ``s_re``, ``s_im`` ``[T]`` receive the power into the network at the slack [p.u.]."""
+def _fill_outputs(grid: Grid3ph, v_factor: np.ndarray, out: dict, s_re: np.ndarray,
+                  s_im: np.ndarray, has_nan: np.ndarray) -> None:
+    """Every ``[time, …]`` output of a chunk from the kept buses' sequence voltages in factor
+    column order (kernel, read in place: no reordered copy of the chunk);
+    ``s_re``, ``s_im`` ``[T]`` receive the power into the network at the slack [p.u.],
+    ``has_nan`` ``[T]`` whether a step has a NaN output."""
     o = grid.outputs
+    # kept bus k of sequence s sits in factor column perm_c[s, k]
+    kept = o["kept_of_internal"]
+    position = np.stack([np.where(kept >= 0, grid.perm_c[s][np.maximum(kept, 0)], -1)
+                         for s in range(3)])
+    w_idx = np.concatenate([grid.perm_c[s][o["w_idx"][o["w_ptr"][s, 0]:o["w_ptr"][s, -1]]]
+                            for s in range(3)])
     pf3_kernels.phase_outputs(
-        np.ascontiguousarray(v_kept), o["kept_of_internal"], grid.eliminated, o["w_ptr"],
-        o["w_idx"], o["w_val"], grid.bus_internal, grid.branch_from, grid.branch_to,
+        v_factor, position, grid.eliminated, o["w_ptr"], w_idx, o["w_val"], grid.bus_internal, grid.branch_from, grid.branch_to,
         o["y_ff"], o["y_ft"], o["y_tf"], o["y_tt"],
         o["line_branch"], o["line_col"], o["line_ka"], o["line_pct"],
         o["trafo_branch"], o["trafo_col"], o["trafo_pct"], o["slack_branch"], o["slack_end"],
-        *(out[name] for name in _OUTPUT_ORDER), s_re, s_im)
+        *(out[name] for name in _OUTPUT_ORDER), s_re, s_im, has_nan)
 
 
 _OUTPUT_ORDER = ("vm_a_pu", "vm_b_pu", "vm_c_pu", "va_a_degree", "va_b_degree", "va_c_degree",
@@ -524,7 +545,8 @@ _UNITS = {
 }
 
 
-def _to_dataset(grid: Grid3ph, out: dict) -> xr.Dataset:
+def _to_dataset(grid: Grid3ph, out: dict, nan_free: tuple = ()) -> xr.Dataset:
+    """``nan_free``: outputs known to hold no NaN (not scanned again)."""
     n_steps = len(out["converged"])
     dims = {name: ("time",) if array.ndim == 1 else ("time", _second_dim(name))
             for name, array in out.items()}
@@ -541,7 +563,7 @@ def _to_dataset(grid: Grid3ph, out: dict) -> xr.Dataset:
         "unenergized_buses": grid.unenergized_buses.astype(np.int64).tolist(),
     })
     check = ds.assign_coords(time=np.arange(n_steps).astype("datetime64[ns]"))
-    validate(check, dims, stage="powerflow3ph")
+    validate(check, dims, stage="powerflow3ph", allow_nan=nan_free)
     return ds
 
 
