@@ -1,0 +1,189 @@
+"""Season-long event calls: which days the utility calls each curtailment contract.
+
+No foresight: on day ``d`` the utility knows the day-ahead forecast of day ``d``'s feeder peak,
+the actual daily peaks of the days before ``d`` (and of a history before the window), nothing
+later. The rule (`call_days`), readable and changed through ``[dispatch]``:
+
+    call contract c on day d  ⇔  events left k > 0  and  forecast(d) ≥ threshold(d)
+    threshold(d) = quantile at level 1 − k/n of the daily peaks seen so far,  n = season days left
+
+so a contract's ``max_events`` are paced over the season: with many days left only the highest
+days get an event, as events run out the bar rises, and when the events left match the days left
+every day is called. ``dispatch.threshold_kw`` replaces the paced threshold by a fixed one.
+This is the simple readable form of the optimal-stopping rule for K events in N days (call when
+the day is in the upper K/N of the climatological distribution of daily peaks; Bellman form in
+/work/shared/SOLVER.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scenarios.errors import InputError
+from scenarios.schema import CurtailmentContract, DispatchConfig
+
+
+@dataclass(frozen=True)
+class DispatchPlan:
+    """Days each contract is called, and what the decision saw."""
+
+    day: pd.DatetimeIndex     # [day] the window's days
+    contract: tuple[str, ...]  # contract names, menu order
+    called: np.ndarray        # [contract, day] bool
+    threshold_kw: np.ndarray  # [contract, day] threshold the forecast was compared with [kW]
+    forecast_kw: np.ndarray   # [day] forecast daily peak compared (dispatch.forecast) [kW]
+    actual_kw: np.ndarray     # [day] actual daily peak [kW]
+
+    def any_called(self) -> np.ndarray:
+        """[day] bool: at least one contract called."""
+        return self.called.any(axis=0) if self.called.size else np.zeros(len(self.day), bool)
+
+
+def reference_quantile(reference_kw: np.ndarray, level: float) -> float:
+    """The smallest reference peak whose empirical CDF reaches ``level`` [kW] (inverted CDF):
+    the ``⌈level·m⌉``-th smallest of ``m`` values, the smallest one for ``level ≤ 0``."""
+    values = np.sort(np.asarray(reference_kw, dtype=np.float64))
+    rank = math.ceil(level * len(values) - 1e-9)
+    return float(values[min(max(rank, 1), len(values)) - 1])
+
+
+def call_days(
+    forecast_kw: np.ndarray,
+    actual_kw: np.ndarray,
+    max_events: int,
+    *,
+    season_days: float,
+    history_kw: np.ndarray | None = None,
+    threshold_kw: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Days one contract is called over a window, deciding day by day.
+
+    Parameters
+    ----------
+    forecast_kw
+        ``[day]`` day-ahead forecast of each day's feeder peak [kW]; only ``forecast_kw[d]`` is
+        read when deciding day ``d``.
+    actual_kw
+        ``[day]`` actual daily peak [kW]; only days before ``d`` are read when deciding ``d``.
+    max_events
+        Events the contract allows over the season.
+    season_days
+        Days the events must last; day ``d`` of the window has ``season_days − d`` left (≥ 1).
+    history_kw
+        Daily peaks before the window [kW] (the reference the threshold starts from).
+    threshold_kw
+        Fixed threshold [kW]; ``None`` for the paced quantile.
+
+    Returns
+    -------
+    (called [day] bool, threshold [day] [kW]; NaN where no reference existed yet: with no
+    peak seen so far a day is called only when the events left match the days left)
+    """
+    forecast = np.asarray(forecast_kw, dtype=np.float64)
+    actual = np.asarray(actual_kw, dtype=np.float64)
+    history = np.asarray(history_kw if history_kw is not None else [], dtype=np.float64)
+    history = history[np.isfinite(history)]
+    called = np.zeros(len(forecast), dtype=bool)
+    threshold = np.full(len(forecast), np.nan)
+    left = int(max_events)
+    for d in range(len(forecast)):
+        if left <= 0:
+            threshold[d] = np.inf
+            continue
+        days_left = max(season_days - d, 1.0)
+        if threshold_kw is not None:
+            threshold[d] = threshold_kw
+        else:
+            seen = np.concatenate([history, actual[:d][np.isfinite(actual[:d])]])
+            if seen.size:
+                threshold[d] = reference_quantile(seen, 1.0 - min(left / days_left, 1.0))
+        if np.isnan(threshold[d]):
+            call = left >= days_left
+        else:
+            call = bool(forecast[d] >= threshold[d])
+        if call:
+            called[d] = True
+            left -= 1
+    return called, threshold
+
+
+def dispatch_events(
+    forecast,
+    contracts: list[CurtailmentContract],
+    config: DispatchConfig,
+    *,
+    history_kw: np.ndarray | None = None,
+) -> DispatchPlan:
+    """Days each contract is called over the window (`call_days` per contract).
+
+    Parameters
+    ----------
+    forecast
+        Day-ahead forecasts of the feeder's daily peak with fields ``day`` (DatetimeIndex),
+        ``p10_kw``, ``p50_kw``, ``p90_kw`` and ``actual_kw`` ``[day]`` [kW]
+        (`sim.forecast.DailyPeakForecast`).
+    contracts
+        The menu's curtailment contracts.
+    config
+        The ``[dispatch]`` rule.
+    history_kw
+        Daily peaks before the window [kW].
+
+    Raises
+    ------
+    InputError
+        A fixed ``dispatch.threshold_kw`` above every forecast of the window while contracts
+        are on the menu: no event would ever be called.
+    """
+    compared = np.asarray(getattr(forecast, f"{config.forecast}_kw"), dtype=np.float64)
+    actual = np.asarray(forecast.actual_kw, dtype=np.float64)
+    if (config.threshold_kw is not None and contracts
+            and not (compared >= config.threshold_kw).any()):
+        raise InputError(
+            f"dispatch.threshold_kw: {config.threshold_kw:,.0f} kW is above every day's "
+            f"{config.forecast} forecast peak (highest {np.nanmax(compared):,.0f} kW): no "
+            "event would be called; lower it or remove it for the paced threshold"
+        )
+    called = np.zeros((len(contracts), len(compared)), dtype=bool)
+    threshold = np.full((len(contracts), len(compared)), np.nan)
+    for j, contract in enumerate(contracts):
+        called[j], threshold[j] = call_days(
+            compared, actual, contract.max_events, season_days=config.season_days,
+            history_kw=history_kw, threshold_kw=config.threshold_kw)
+    return DispatchPlan(day=pd.DatetimeIndex(forecast.day), contract=tuple(c.name for c in contracts),
+                        called=called, threshold_kw=threshold, forecast_kw=compared,
+                        actual_kw=actual)
+
+
+def event_steps(plan: DispatchPlan, contracts: list[CurtailmentContract], head_kw: pd.Series,
+                step_h: float) -> np.ndarray:
+    """``[contract, time]`` bool: each called day's central ``event_h`` around the day's peak.
+
+    The event is placed on the hour of the day's feeder peak in ``head_kw``.
+    """
+    from customers.response import trim_events
+    from scenarios.feeder import hours_from_daily_peak
+
+    steps = np.zeros((len(contracts), len(head_kw)), dtype=bool)
+    for j, contract in enumerate(contracts):
+        days = plan.day[plan.called[j]]
+        if not len(days):
+            continue
+        hours = hours_from_daily_peak(head_kw, days)
+        with np.errstate(invalid="ignore"):
+            window = np.abs(hours) < contract.event_h / 2.0 + step_h
+        # The central event_h steps of a window slightly longer than the event (so that a
+        # window with the peak at a step edge is not one step short).
+        steps[j] = trim_events(window, max(1, round(contract.event_h / step_h)))
+    return steps
+
+
+def hit_rate(plan: DispatchPlan, top: int) -> float:
+    """Share of the window's ``top`` highest actual-peak days on which an event was called."""
+    top = max(1, min(int(top), len(plan.actual_kw)))
+    order = np.argsort(-np.nan_to_num(plan.actual_kw, nan=-np.inf), kind="stable")[:top]
+    return float(plan.any_called()[order].mean())
