@@ -429,6 +429,61 @@ def build_offer_problem(
     )
 
 
+def expected_offer_load(
+    scenario: Scenario,
+    population: xr.Dataset,
+    profiles: xr.Dataset,
+    choice: np.ndarray,
+    acceptance: np.ndarray,
+    events: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plan's expectation of the chosen offers over the whole window.
+
+    The same response as `build_offer_problem` and `replay_offers` (`_respond` with the
+    expected delivered share per event): customer ``i`` with acceptance ``a_i`` and accepted
+    load change ``c_i[t]`` has expected change ``a_i·c_i[t]`` and, from the acceptance draw,
+    variance ``a_i(1 − a_i)·c_i[t]²`` (the performance draws' own spread is left out).
+
+    Returns
+    -------
+    (expected net load [customer, time] [kW], Σ_i expected change [time] [kW],
+    Σ_i variance of the change [time] [kW²])
+    """
+    items = menu_items(scenario)
+    choice = np.asarray(choice, dtype=np.int64)
+    window = _Window.of(scenario, profiles)
+    own_events = contract_events(scenario, events, window.step_h)
+    contract_pos = {c.name: j for j, c in enumerate(scenario.offers.curtailment)}
+    scale = population["elasticity_scale"].values
+    p = profiles["p_kw"].transpose("customer", "time").values.astype(np.float64)
+    pv = profiles["pv_kw"].transpose("customer", "time").values.astype(np.float64)
+    flex = profiles["flexible_kw"].transpose("customer", "time").values.astype(np.float64)
+    expected = p.copy()
+    mean = np.zeros(p.shape[1])
+    variance = np.zeros(p.shape[1])
+    for k in np.unique(choice[choice > 0]).tolist():
+        item = items[k]
+        rows = np.flatnonzero(choice == k)
+        for part in _chunks(len(rows), p.shape[1]):
+            r_ = rows[part]
+            tariffed = _tariff_response(window, item.tariff, p[r_], pv[r_], flex[r_], scale[r_],
+                                        scenario)
+            c = item.contract
+            own = perf = None
+            if c is not None:
+                own = own_events[contract_pos[c.name]]
+                blocks = len(event_blocks(own))
+                perf = np.broadcast_to(
+                    expected_event_performance(blocks, c.max_events, scenario.response),
+                    (len(r_), blocks))
+            change = _respond(tariffed, c, own, perf, scenario, window.step_h).net_kw - p[r_]
+            a = np.asarray(acceptance, dtype=np.float64)[r_][:, None]
+            expected[r_] += a * change
+            mean += (a * change).sum(axis=0)
+            variance += (a * (1.0 - a) * change**2).sum(axis=0)
+    return expected, mean, variance
+
+
 def _bill_at_risk(season_bill: np.ndarray, season_months: float) -> np.ndarray:
     """Bills of the arrears window that would be written off [EUR]."""
     share = min(ARREARS_WINDOW_MONTHS / max(season_months, 1e-9), 1.0)

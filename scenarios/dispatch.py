@@ -37,10 +37,48 @@ class DispatchPlan:
     threshold_kw: np.ndarray  # [contract, day] threshold the forecast was compared with [kW]
     forecast_kw: np.ndarray   # [day] forecast daily peak compared (dispatch.forecast) [kW]
     actual_kw: np.ndarray     # [day] actual daily peak [kW]
+    p10_kw: np.ndarray        # [day] day-ahead forecast quantiles of the daily peak [kW]
+    p50_kw: np.ndarray
+    p90_kw: np.ndarray
+    peak_hour: np.ndarray | None = None  # [day] forecast hour of the day's peak [h]
 
     def any_called(self) -> np.ndarray:
         """[day] bool: at least one contract called."""
         return self.called.any(axis=0) if self.called.size else np.zeros(len(self.day), bool)
+
+
+@dataclass(frozen=True)
+class WindowForecast:
+    """Day-ahead forecasts of the window's daily peaks (lead 1), the fields the rule reads."""
+
+    day: pd.DatetimeIndex
+    p10_kw: np.ndarray
+    p50_kw: np.ndarray
+    p90_kw: np.ndarray
+    actual_kw: np.ndarray
+    peak_hour_forecast: np.ndarray   # [h] forecast hour of the day's peak
+
+
+def window_forecast(table, window: np.ndarray) -> WindowForecast:
+    """The lead-1 forecasts of the day positions ``window`` of a
+    `sim.forecast.PeakForecastTable`."""
+    return WindowForecast(
+        day=pd.DatetimeIndex(table.day[window]), p10_kw=table.p10_kw[0, window].copy(),
+        p50_kw=table.p50_kw[0, window].copy(), p90_kw=table.p90_kw[0, window].copy(),
+        actual_kw=table.actual_kw[window].copy(),
+        peak_hour_forecast=table.peak_hour_forecast[0, window].copy())
+
+
+def seasonal_reference(history_day: pd.DatetimeIndex, history_kw: np.ndarray,
+                       window_start: pd.Timestamp, season_days: float) -> np.ndarray:
+    """Daily peaks of the same season a year before the window [kW]: the history days from
+    365 days before the window's first day over ``season_days`` (the climatology the paced
+    threshold starts from; all of the history when it does not reach back that far)."""
+    start = pd.Timestamp(window_start) - pd.Timedelta(days=365)
+    end = start + pd.Timedelta(days=float(season_days))
+    keep = (history_day >= start) & (history_day < end)
+    values = np.asarray(history_kw, dtype=np.float64)
+    return values[keep] if keep.any() else values
 
 
 def reference_quantile(reference_kw: np.ndarray, level: float) -> float:
@@ -156,24 +194,38 @@ def dispatch_events(
             history_kw=history_kw, threshold_kw=config.threshold_kw)
     return DispatchPlan(day=pd.DatetimeIndex(forecast.day), contract=tuple(c.name for c in contracts),
                         called=called, threshold_kw=threshold, forecast_kw=compared,
-                        actual_kw=actual)
+                        actual_kw=actual, p10_kw=np.asarray(forecast.p10_kw, dtype=np.float64),
+                        p50_kw=np.asarray(forecast.p50_kw, dtype=np.float64),
+                        p90_kw=np.asarray(forecast.p90_kw, dtype=np.float64),
+                        peak_hour=(np.asarray(forecast.peak_hour_forecast, dtype=np.float64)
+                                   if hasattr(forecast, "peak_hour_forecast") else None))
 
 
 def event_steps(plan: DispatchPlan, contracts: list[CurtailmentContract], head_kw: pd.Series,
                 step_h: float) -> np.ndarray:
     """``[contract, time]`` bool: each called day's central ``event_h`` around the day's peak.
 
-    The event is placed on the hour of the day's feeder peak in ``head_kw``.
+    The event is centred on the day-ahead forecast of the hour of the day's peak
+    (``plan.peak_hour``), or, where there is none, on the hour of the day's peak in
+    ``head_kw``.
     """
     from customers.response import trim_events
     from scenarios.feeder import hours_from_daily_peak
 
     steps = np.zeros((len(contracts), len(head_kw)), dtype=bool)
+    day_of_step = head_kw.index.normalize()
     for j, contract in enumerate(contracts):
         days = plan.day[plan.called[j]]
         if not len(days):
             continue
         hours = hours_from_daily_peak(head_kw, days)
+        if plan.peak_hour is not None:
+            forecast_hour = pd.Series(plan.peak_hour, index=plan.day)
+            known = days[np.isfinite(forecast_hour.reindex(days).to_numpy())]
+            on = np.asarray(day_of_step.isin(known))
+            peak_at = day_of_step[on] + pd.to_timedelta(
+                forecast_hour.reindex(day_of_step[on]).to_numpy(), unit="h")
+            hours[on] = (head_kw.index[on] - peak_at) / pd.Timedelta(hours=1)
         with np.errstate(invalid="ignore"):
             window = np.abs(hours) < contract.event_h / 2.0 + step_h
         # The central event_h steps of a window slightly longer than the event (so that a

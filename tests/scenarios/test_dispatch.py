@@ -99,7 +99,12 @@ def test_event_steps_sit_on_the_called_days_peak():
     head = pd.Series(load, index=time)
     contract = CurtailmentContract(name="c", kw=1.0, max_events=2, event_h=3.0)
     plan = SimpleNamespace(day=pd.DatetimeIndex(time.normalize().unique()),
-                           called=np.array([[False, True, False]]))
+                           called=np.array([[False, True, False]]), peak_hour=None)
     steps = event_steps(plan, [contract], head, 1.0)
     assert [str(t)[:16] for t in time[steps[0]]] == [
         "2016-07-02 16:00", "2016-07-02 17:00", "2016-07-02 18:00"]
+    # With a day-ahead forecast of the peak hour the event sits there, not on the actual peak.
+    forecast_hour = SimpleNamespace(**{**vars(plan), "peak_hour": np.array([17.0, 14.0, 17.0])})
+    steps = event_steps(forecast_hour, [contract], head, 1.0)
+    assert [str(t)[:16] for t in time[steps[0]]] == [
+        "2016-07-02 13:00", "2016-07-02 14:00", "2016-07-02 15:00"]
