@@ -49,9 +49,10 @@ def test_paced_calls_on_a_ten_day_toy_season():
 
 
 def test_calls_use_the_forecast_not_the_actual_peak():
-    """Day 5's actual peak is the season's highest, but its forecast (20) stays low: d4..d9
-    with one event left (n = 6 … 1): d4 level 1 − 1/6, 11 seen → ⌈9.17⌉ = 10th smallest…
-    the forecast of 20 on day 5 never reaches it, so day 5 is not called."""
+    """Day 5's actual peak (150 kW) is the season's highest, but its forecast is 20 kW. On day
+    5 at most 3 events are left of n = 5 days, so the level is at least 1 − 3/5 = 0.4; the
+    peaks seen by then (history 10…100 kW and days 0–4) have a 40 % quantile above 20 kW:
+    day 5 is not called."""
     forecast = FORECAST.copy()
     forecast[5] = 20.0
     actual = FORECAST.copy()
