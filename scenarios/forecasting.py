@@ -48,6 +48,7 @@ class FeederHistory:
     time: pd.DatetimeIndex
     head_kw: pd.Series        # feeder-head active power [kW]
     weather: xr.Dataset       # temperature_c, ghi_w_m2, pv_factor [time]
+    sgen_p_mw: np.ndarray     # the net's own generators [time, sgen] [MW]
 
 
 @dataclass(frozen=True)
@@ -100,51 +101,118 @@ def simulate_history(scenario: Scenario, feeder: FeederModel, days: int) -> Feed
         country=scenario.time.country, element=element, element_count=feeder.incidence.shape[0],
         scale=scale,
     )
-    sgen = _sgen_dispatch(scenario, feeder.net, weather, time)
+    sgen = _sgen_dispatch(scenario, feeder.net, weather, _profile_lookup_time(feeder.net, time))
     flow = run_timeseries(feeder.net, np.ascontiguousarray(load.p_kw.T / 1000.0),
                           np.ascontiguousarray(load.q_kvar.T / 1000.0), sgen)
     head = flow["p_slack_mw"].values * 1000.0
     converged = flow["converged"].values.astype(bool)
     head = np.where(converged, head, np.nan)
-    return FeederHistory(time, pd.Series(head, index=time), weather)
+    return FeederHistory(time, pd.Series(head, index=time), weather, sgen)
 
 
-def forecast_feeder(scenario: Scenario, feeder: FeederModel, *, lead_days: int = 1,
-                    history_days: int = HISTORY_DAYS, top_k: int = 5) -> FeederForecast:
-    """Rolling-origin daily-peak forecasts of the feeder head at leads 1 .. ``lead_days``."""
+def _profile_lookup_time(net, time: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``time`` with the stamps a SimBench profile year lacks moved to the next hour it has.
+
+    The profiles are one year (2016) on its local clock, so they skip the hour of 2016's spring
+    DST change (27 March 02:00); another year's history asks for it. Only the profile lookup
+    sees the moved stamps.
+    """
+    profiles = getattr(net, "profiles", None)
+    if not isinstance(profiles, dict) or "renewables" not in profiles:
+        return time
+    stamps = pd.to_datetime(profiles["renewables"]["time"], format="%d.%m.%Y %H:%M")
+    have = pd.Index(stamps.dt.strftime("%m-%d %H:%M").unique())
+    lookup = time.copy()
+    for _ in range(2):
+        missing = ~pd.Index(lookup.strftime("%m-%d %H:%M")).isin(have)
+        if not missing.any():
+            break
+        lookup = pd.DatetimeIndex(np.where(missing, lookup + pd.Timedelta(hours=1), lookup))
+    return lookup
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """History followed by the window: what the forecaster sees (truth; it forecasts from it)."""
+
+    head_kw: pd.Series          # feeder head [kW], NaN where the power flow did not converge
+    temperature_c: np.ndarray   # [time]
+    ghi_w_m2: np.ndarray        # [time]
+    clear_ghi_w_m2: np.ndarray  # [time]
+    generation_kw: np.ndarray   # the net's own generators, total [time] [kW]
+    capacity_kw: float          # their largest output, summed [kW]
+    history_days: int
+
+
+def forecast_inputs(scenario: Scenario, feeder: FeederModel,
+                    history_days: int = HISTORY_DAYS) -> ForecastInputs:
+    """Simulate the history and join it to the window's series."""
     from sim.weather import CLIMATES, clear_sky_ghi
-    from sim.weather_forecast import daily_forecast_weather, daily_weather
 
-    config = PeakForecastConfig(lead_days=lead_days, seed=scenario.seed, top_k=top_k)
-    window_days = int(scenario.time.days)
+    history = simulate_history(scenario, feeder, history_days)
+    converged = feeder.before["converged"].values.astype(bool)
+    head = pd.concat([history.head_kw, feeder_head_kw(feeder).where(converged)])
+    time = pd.DatetimeIndex(head.index)
+    sgen = np.concatenate([history.sgen_p_mw, feeder.sgen_p_mw]) * 1000.0
+    return ForecastInputs(
+        head_kw=head,
+        temperature_c=np.concatenate([history.weather["temperature_c"].values,
+                                      feeder.weather["temperature_c"].values]),
+        ghi_w_m2=np.concatenate([history.weather["ghi_w_m2"].values,
+                                 feeder.weather["ghi_w_m2"].values]),
+        clear_ghi_w_m2=clear_sky_ghi(CLIMATES[scenario.weather.climate], time,
+                                     scenario.time.step_min / 60.0),
+        generation_kw=sgen.sum(axis=1),
+        capacity_kw=float(np.clip(sgen, 0.0, None).max(axis=0, initial=0.0).sum()),
+        history_days=history_days,
+    )
+
+
+def forecast_from_inputs(inputs: ForecastInputs, *, country: str, seed: int, window_days: int,
+                         lead_days: int = 1, top_k: int = 5,
+                         config: PeakForecastConfig | None = None) -> FeederForecast:
+    """Rolling-origin forecasts at leads 1 .. ``lead_days`` over the evaluation period."""
+    from sim.weather_forecast import daily_forecast_weather, daily_weather, forecast_generation
+
+    config = config or PeakForecastConfig(lead_days=lead_days, seed=seed, top_k=top_k)
+    time = pd.DatetimeIndex(inputs.head_kw.index)
+    forecast_weather = daily_forecast_weather(time, inputs.temperature_c, inputs.ghi_w_m2,
+                                              inputs.clear_ghi_w_m2, lead_days=lead_days, seed=seed)
+    generation = forecast_generation(time, inputs.generation_kw, inputs.capacity_kw,
+                                     lead_days=lead_days, seed=seed)
+    observed = daily_weather(time, inputs.temperature_c, inputs.ghi_w_m2)
+    back = max(0, EVALUATION_DAYS - window_days)
+    evaluation_start = inputs.history_days - back
+    table = forecast_daily_peaks(
+        inputs.head_kw, forecast_weather, observed, country=country, config=config,
+        first_origin=evaluation_start - config.calibration_days,
+        generation_kw=inputs.generation_kw, generation_forecast_kw=generation,
+    )
+    n_days = len(table.day)
+    return FeederForecast(table, inputs.head_kw, np.arange(inputs.history_days, n_days),
+                          np.arange(evaluation_start, n_days), inputs.history_days, top_k)
+
+
+def check_history_days(history_days: int, window_days: int,
+                       config: PeakForecastConfig | None = None) -> None:
+    """Fail early, naming the field, when the history cannot train, calibrate and evaluate."""
+    config = config or PeakForecastConfig()
     back = max(0, EVALUATION_DAYS - window_days)
     needed = config.min_train_days + config.calibration_days + back
     if history_days < needed:
         raise InputError(f"history_days: {history_days} days of history, at least {needed} "
                          f"needed ({config.min_train_days} to train, {config.calibration_days} to "
                          f"calibrate the bands, {back} to evaluate)")
-    history = simulate_history(scenario, feeder, history_days)
-    window_head = feeder_head_kw(feeder)
-    converged = feeder.before["converged"].values.astype(bool)
-    window_head = window_head.where(converged)
-    head = pd.concat([history.head_kw, window_head])
-    temperature = np.concatenate([history.weather["temperature_c"].values,
-                                  feeder.weather["temperature_c"].values])
-    ghi = np.concatenate([history.weather["ghi_w_m2"].values, feeder.weather["ghi_w_m2"].values])
-    time = pd.DatetimeIndex(head.index)
-    climate = CLIMATES[scenario.weather.climate]
-    clear = clear_sky_ghi(climate, time, scenario.time.step_min / 60.0)
-    forecast_weather = daily_forecast_weather(time, temperature, ghi, clear, lead_days=lead_days,
-                                              seed=scenario.seed)
-    observed = daily_weather(time, temperature, ghi)
-    evaluation_start = history_days - back
-    table = forecast_daily_peaks(
-        head, forecast_weather, observed, country=scenario.time.country, config=config,
-        first_origin=evaluation_start - config.calibration_days,
-    )
-    n_days = len(table.day)
-    return FeederForecast(table, head, np.arange(history_days, n_days),
-                          np.arange(evaluation_start, n_days), history_days, top_k)
+
+
+def forecast_feeder(scenario: Scenario, feeder: FeederModel, *, lead_days: int = 1,
+                    history_days: int = HISTORY_DAYS, top_k: int = 5) -> FeederForecast:
+    """Rolling-origin daily-peak forecasts of the feeder head at leads 1 .. ``lead_days``."""
+    check_history_days(history_days, int(scenario.time.days))
+    inputs = forecast_inputs(scenario, feeder, history_days)
+    return forecast_from_inputs(inputs, country=scenario.time.country, seed=scenario.seed,
+                                window_days=int(scenario.time.days), lead_days=lead_days,
+                                top_k=top_k)
 
 
 def forecast_window_peaks(scenario: Scenario, feeder: FeederModel, *,

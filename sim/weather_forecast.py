@@ -6,6 +6,11 @@ error whose spread grows with lead time:
 - temperature: ``T_f = T + σ_T(L) · x(L)``, ``σ_T(L) = σ_T0 + g_T · L / 24`` with ``x`` a
   unit-variance AR(1) process over lead time (time constant `TEMPERATURE_TAU_H`), so an error
   persists over hours as a mis-forecast front does;
+- generation of the net's own generators (wind, PV, … on their profiles):
+  ``P_f = clip(P + σ_P(L) · C · 2√(p(1 − p)) · z(L), 0, C)`` with ``C`` the capacity,
+  ``p = P / C`` and ``σ_P`` a share of it
+  (day-ahead wind power errors are ≈ 10 % of capacity, Giebel et al. 2011, "The state-of-the-art
+  in short-term prediction of wind power", ANEMOS.plus);
 - irradiance: on the clear-sky index ``k = GHI / GHI_clear`` (Kasten & Czeplak 1980 form used in
   `sim.weather`), ``k_f = clip(k + σ_I(L) · y(L), 0, 1)`` and ``GHI_f = k_f · GHI_clear``.
 
@@ -28,7 +33,9 @@ import pandas as pd
 
 TEMPERATURE_TAU_H = 12.0
 IRRADIANCE_TAU_H = 4.0
+GENERATION_TAU_H = 6.0
 _STREAM = 0xF0CA57
+_GENERATION_STREAM = 0x6E4E
 
 DAILY_WEATHER = ("temperature_mean_c", "temperature_max_c", "temperature_min_c",
                  "temperature_evening_c", "ghi_mean_w_m2")
@@ -43,6 +50,12 @@ class WeatherForecastError:
     temperature_growth_k_per_day: float = 0.28  # added per day of lead [K/day]
     clear_sky_index_sd: float = 0.15           # at lead 0 [-]
     clear_sky_index_growth_per_day: float = 0.03  # [1/day]
+    generation_sd: float = 0.08                # share of capacity at lead 0 [-]
+    generation_growth_per_day: float = 0.02    # [1/day]
+
+    def generation_sd_share(self, lead_h: np.ndarray) -> np.ndarray:
+        """σ of generation as a share of capacity at lead ``lead_h`` [h] → [-]."""
+        return self.generation_sd + self.generation_growth_per_day * np.asarray(lead_h) / 24.0
 
     def temperature_sd(self, lead_h: np.ndarray) -> np.ndarray:
         """σ_T at lead ``lead_h`` [h] → [K]."""
@@ -139,4 +152,42 @@ def daily_forecast_weather(
         daily = daily_weather(time[sl], temperature, ghi)
         for k in range(stop_day - o):
             out[k, o + k] = daily[k]
+    return out
+
+
+def _day_bounds(time: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    day_of_step = time.normalize()
+    days = day_of_step.unique()
+    bounds = np.searchsorted(day_of_step.asi8, days.asi8)
+    return days, np.append(bounds, len(time))
+
+
+def forecast_generation(
+    time: pd.DatetimeIndex, generation_kw: np.ndarray, capacity_kw: float, *, lead_days: int,
+    seed: int, error: WeatherForecastError = WeatherForecastError(),
+) -> np.ndarray:
+    """Forecast generation ``[lead − 1, time]`` [kW]: step ``t`` at lead ``k`` days is the
+    forecast issued at midnight starting day(t) − k + 1 (NaN where that precedes the series)."""
+    time = pd.DatetimeIndex(time)
+    generation_kw = np.asarray(generation_kw, dtype=np.float64)
+    out = np.full((lead_days, len(time)), np.nan)
+    capacity_kw = max(float(capacity_kw), 0.0)
+    days, bounds = _day_bounds(time)
+    step_h = (time[1] - time[0]) / pd.Timedelta(hours=1) if len(time) > 1 else 1.0
+    phi = float(np.exp(-step_h / GENERATION_TAU_H))
+    for o, origin in enumerate(days):
+        stop_day = min(o + lead_days, len(days))
+        sl = slice(bounds[o], bounds[stop_day])
+        lead_h = np.asarray((time[sl] - origin) / pd.Timedelta(hours=1)) + 0.5 * step_h
+        origin_min = int(origin.value // 60_000_000_000)
+        rng = np.random.default_rng([seed % 2**63, _GENERATION_STREAM, origin_min % 2**63])
+        z = _ar1_unit(rng, len(lead_h), phi)
+        # Errors vanish where output is pinned at 0 or at capacity and are largest mid-curve
+        # (Lange 2005, "On the uncertainty of wind power predictions", J. Sol. Energy Eng. 127).
+        share = np.clip(generation_kw[sl] / capacity_kw, 0.0, 1.0) if capacity_kw > 0 else 0.0
+        spread = error.generation_sd_share(lead_h) * capacity_kw * 2.0 * np.sqrt(share * (1 - share))
+        forecast = np.clip(generation_kw[sl] + spread * z, 0.0, capacity_kw)
+        for k in range(stop_day - o):
+            part = slice(bounds[o + k], bounds[o + k + 1])
+            out[k, part] = forecast[part.start - sl.start: part.stop - sl.start]
     return out
