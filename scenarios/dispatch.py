@@ -1,18 +1,20 @@
 """Season-long event calls: which days the utility calls each curtailment contract.
 
-No foresight: on day ``d`` the utility knows the day-ahead forecast of day ``d``'s feeder peak,
-the actual daily peaks of the days before ``d`` (and of a history before the window), nothing
-later. The rule (`call_days`), readable and changed through ``[dispatch]``:
+No foresight: on day ``d`` the utility knows the day-ahead forecast of day ``d``'s feeder peak
+and the forecasts it issued before (for a history before the window and the window's days
+before ``d``), nothing later. The rule (`call_days`), readable and changed through
+``[dispatch]``:
 
     call contract c on day d  ⇔  events left k > 0  and  forecast(d) ≥ threshold(d)
-    threshold(d) = quantile at level 1 − k/n of the daily peaks seen so far,  n = season days left
+    threshold(d) = quantile at level 1 − k/n of the forecasts issued so far,  n = season days left
 
 so a contract's ``max_events`` are paced over the season: with many days left only the highest
 days get an event, as events run out the bar rises, and when the events left match the days left
 every day is called. ``dispatch.threshold_kw`` replaces the paced threshold by a fixed one.
 This is the simple readable form of the optimal-stopping rule for K events in N days (call when
-the day is in the upper K/N of the climatological distribution of daily peaks; Bellman form in
-/work/shared/SOLVER.md).
+the day is in the upper K/N of the season's forecast daily peaks; Bellman form in
+/work/shared/SOLVER.md). Forecasts are compared with forecasts, so a forecaster's bias does not
+move the share of days called.
 """
 
 from __future__ import annotations
@@ -71,14 +73,14 @@ def window_forecast(table, window: np.ndarray) -> WindowForecast:
 
 def seasonal_reference(history_day: pd.DatetimeIndex, history_kw: np.ndarray,
                        window_start: pd.Timestamp, season_days: float) -> np.ndarray:
-    """Daily peaks of the same season a year before the window [kW]: the history days from
-    365 days before the window's first day over ``season_days`` (the climatology the paced
-    threshold starts from; all of the history when it does not reach back that far)."""
+    """Forecast daily peaks of the same season a year before the window [kW]: the history days
+    from 365 days before the window's first day over ``season_days`` where a forecast was
+    issued; all the history's forecasts when none of those was (a short history)."""
     start = pd.Timestamp(window_start) - pd.Timedelta(days=365)
     end = start + pd.Timedelta(days=float(season_days))
-    keep = (history_day >= start) & (history_day < end)
     values = np.asarray(history_kw, dtype=np.float64)
-    return values[keep] if keep.any() else values
+    keep = (history_day >= start) & (history_day < end) & np.isfinite(values)
+    return values[keep] if keep.any() else values[np.isfinite(values)]
 
 
 def reference_quantile(reference_kw: np.ndarray, level: float) -> float:
@@ -91,7 +93,6 @@ def reference_quantile(reference_kw: np.ndarray, level: float) -> float:
 
 def call_days(
     forecast_kw: np.ndarray,
-    actual_kw: np.ndarray,
     max_events: int,
     *,
     season_days: float,
@@ -103,26 +104,24 @@ def call_days(
     Parameters
     ----------
     forecast_kw
-        ``[day]`` day-ahead forecast of each day's feeder peak [kW]; only ``forecast_kw[d]`` is
-        read when deciding day ``d``.
-    actual_kw
-        ``[day]`` actual daily peak [kW]; only days before ``d`` are read when deciding ``d``.
+        ``[day]`` day-ahead forecast of each day's feeder peak [kW]; deciding day ``d`` reads
+        ``forecast_kw[:d + 1]`` only.
     max_events
         Events the contract allows over the season.
     season_days
         Days the events must last; day ``d`` of the window has ``season_days − d`` left (≥ 1).
     history_kw
-        Daily peaks before the window [kW] (the reference the threshold starts from).
+        Forecast daily peaks issued before the window [kW] (the reference the threshold starts
+        from; NaN entries are ignored).
     threshold_kw
         Fixed threshold [kW]; ``None`` for the paced quantile.
 
     Returns
     -------
     (called [day] bool, threshold [day] [kW]; NaN where no reference existed yet: with no
-    peak seen so far a day is called only when the events left match the days left)
+    forecast seen so far a day is called only when the events left match the days left)
     """
     forecast = np.asarray(forecast_kw, dtype=np.float64)
-    actual = np.asarray(actual_kw, dtype=np.float64)
     history = np.asarray(history_kw if history_kw is not None else [], dtype=np.float64)
     history = history[np.isfinite(history)]
     called = np.zeros(len(forecast), dtype=bool)
@@ -136,7 +135,8 @@ def call_days(
         if threshold_kw is not None:
             threshold[d] = threshold_kw
         else:
-            seen = np.concatenate([history, actual[:d][np.isfinite(actual[:d])]])
+            past = forecast[:d]
+            seen = np.concatenate([history, past[np.isfinite(past)]])
             if seen.size:
                 threshold[d] = reference_quantile(seen, 1.0 - min(left / days_left, 1.0))
         if np.isnan(threshold[d]):
@@ -169,7 +169,7 @@ def dispatch_events(
     config
         The ``[dispatch]`` rule.
     history_kw
-        Daily peaks before the window [kW].
+        Forecast daily peaks (of ``config.forecast``) issued before the window [kW].
 
     Raises
     ------
@@ -190,7 +190,7 @@ def dispatch_events(
     threshold = np.full((len(contracts), len(compared)), np.nan)
     for j, contract in enumerate(contracts):
         called[j], threshold[j] = call_days(
-            compared, actual, contract.max_events, season_days=config.season_days,
+            compared, contract.max_events, season_days=config.season_days,
             history_kw=history_kw, threshold_kw=config.threshold_kw)
     return DispatchPlan(day=pd.DatetimeIndex(forecast.day), contract=tuple(c.name for c in contracts),
                         called=called, threshold_kw=threshold, forecast_kw=compared,

@@ -191,15 +191,15 @@ def _dispatch(scenario: Scenario, feeder: FeederModel):
     from scenarios.dispatch import dispatch_events, seasonal_reference, window_forecast
     from scenarios.forecasting import forecast_feeder
 
-    # `forecast_feeder` rather than `forecast_window_peaks`: the same forecasts, plus the
-    # simulated history's daily peaks the paced threshold starts from.
+    # `forecast_feeder` rather than `forecast_window_peaks`: the same forecasts, plus those it
+    # issued for the simulated history, which the paced threshold starts from.
     feeder_forecast = forecast_feeder(scenario, feeder, lead_days=1)
     table = feeder_forecast.table
     forecast = window_forecast(table, feeder_forecast.window)
     history = np.arange(feeder_forecast.window[0])
-    reference = seasonal_reference(pd.DatetimeIndex(table.day[history]),
-                                   table.actual_kw[history], forecast.day[0],
-                                   scenario.dispatch.season_days)
+    issued = getattr(table, f"{scenario.dispatch.forecast}_kw")[0, history]
+    reference = seasonal_reference(pd.DatetimeIndex(table.day[history]), issued,
+                                   forecast.day[0], scenario.dispatch.season_days)
     return dispatch_events(forecast, list(scenario.offers.curtailment), scenario.dispatch,
                            history_kw=reference)
 

@@ -2,9 +2,10 @@
 
 1. **Event calls** (`scenarios.dispatch`): each contract's days from the day-ahead forecast of
    the feeder's daily peak, no foresight; each called day's event sits on that day's peak.
-2. **Rounds.** The optimizer sees the design days' steps only. After each solve the plan's
-   expectation of the *whole window* is computed with the same behaviour model
-   (`optimizer.offers.expected_offer_load`) and run through the full AC power flow:
+2. **Rounds.** The expected change of every customer, offer and step of the window is built
+   once (`optimizer.offers.build_offer_problem` over all steps); the optimizer sees the design
+   days' steps of it only. After each solve the plan's expectation of the *whole window* (the
+   same numbers, for the chosen offers) is run through the full AC power flow:
    - a day outside the design set whose planned peak reaches the planned design peak joins the
      design set (lazy peak rows: the planned peak is the window's, not the design days');
    - a line or bus the expected load still violates on a design step gets rows
@@ -90,7 +91,7 @@ def plan_offers(scenario: Scenario, feeder: FeederModel, dispatch: DispatchPlan 
                 export_model: Path | None = None, progress=None) -> Plan:
     """Event calls, then optimize in rounds until the window's planned peak and the network
     are covered by the model's rows (module docstring)."""
-    from optimizer.offers import build_offer_menu, build_offer_problem, expected_offer_load
+    from optimizer.offers import build_offer_menu, build_offer_problem
     from optimizer.solve import solve_offers
     from scenarios.feeder import run_feeder_powerflow
 
@@ -118,15 +119,23 @@ def plan_offers(scenario: Scenario, feeder: FeederModel, dispatch: DispatchPlan 
     line_names = feeder.before["line"].values
     bus_names = feeder.before["bus"].values
     out_of_reach: list[str] = []
+    # The expectations of every step once (the rounds only choose which steps become rows, and
+    # the plan over the window reads the same numbers).
+    report("expected response of every offer")
+    every_day = pd.DatetimeIndex(head.index.normalize().unique())
+    full = build_offer_problem(scenario, population, profiles,
+                               build_design(scenario, feeder, every_day, selection), events)
+    p_kw = profiles["p_kw"].transpose("customer", "time").values
+    n = p_kw.shape[0]
     for round_no in range(1, MAX_ROUNDS + 1):
         report(f"optimizing offers (round {round_no})")
         design = build_design(scenario, feeder, days, selection)
         steps = design["step"].values
-        problem = build_offer_problem(scenario, population, profiles, design, events)
         problem = dataclasses.replace(
-            problem,
-            delta_kw=problem.delta_kw * factor[steps][None, None, :],
-            base_kw=problem.base_kw + margin[steps],
+            full,
+            base_kw=full.base_kw[steps] + margin[steps],
+            delta_kw=full.delta_kw[:, :, steps] * factor[steps][None, None, :],
+            trafo_base_kw=(None if full.trafo_base_kw is None else full.trafo_base_kw[steps]),
         )
         fields, out_of_reach = drop_unreachable(
             network_fields(feeder, scenario, steps, watched), problem.delta_kw, problem.eligible,
@@ -146,11 +155,13 @@ def plan_offers(scenario: Scenario, feeder: FeederModel, dispatch: DispatchPlan 
                                     method=scenario.solver.method,
                                     never_raise_peak=scenario.limits.never_raise_peak)
         choice = np.asarray(solution.choice, dtype=np.int64)
-        acceptance = problem.acceptance[np.arange(len(choice)), choice]
-        expected_p, mean, variance = expected_offer_load(
-            scenario, population, profiles, choice, acceptance, events)
-        planned = head.to_numpy() + factor * mean
-        sd = factor * np.sqrt(variance)
+        acceptance = problem.acceptance[np.arange(n), choice]
+        # Δ is acceptance-weighted: a·c; the acceptance draw's variance is a(1−a)c² = (1−a)/a·Δ².
+        change = full.delta_kw[np.arange(n), choice, :]
+        spread = np.where(acceptance > 0, (1.0 - acceptance) / np.maximum(acceptance, 1e-12), 0.0)
+        planned = head.to_numpy() + factor * change.sum(axis=0)
+        sd = factor * np.sqrt(spread @ change**2)
+        expected_p = p_kw + change
         margin = z * sd
         target = np.where(converged, planned + margin, -np.inf)
         design_peak = target[steps].max()

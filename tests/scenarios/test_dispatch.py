@@ -23,10 +23,10 @@ def _toy(actual=FORECAST, forecast=FORECAST):
 
 
 def test_paced_calls_on_a_ten_day_toy_season():
-    """Two events over a 10-day season, history peaks 10, 20, …, 100 kW, perfect forecasts.
+    """Two events over a 10-day season, forecasts issued before it 10, 20, …, 100 kW.
 
-    The threshold on day d is the ⌈(1 − k/n)·m⌉-th smallest of the m peaks seen so far
-    (k events left, n = 10 − d days left):
+    The threshold on day d is the ⌈(1 − k/n)·m⌉-th smallest of the m forecasts issued before
+    d (k events left, n = 10 − d days left):
 
     - d0: k=2, n=10, level 0.8, m=10 → 8th smallest of the history = 80; 55 < 80: no call.
     - d1: seen + 55 (m=11), level 1 − 2/9 = 0.778, ⌈8.56⌉ = 9th smallest = 80; 95 ≥ 80: call.
@@ -37,7 +37,7 @@ def test_paced_calls_on_a_ten_day_toy_season():
     Calls on days 1 and 3; the two highest days are 3 (101) and 5 (99): hit rate 1/2. A rule
     that calls the design days (the two highest days, 3 and 5) would fail this test.
     """
-    called, threshold = call_days(FORECAST, FORECAST, 2, season_days=10, history_kw=HISTORY)
+    called, threshold = call_days(FORECAST, 2, season_days=10, history_kw=HISTORY)
     assert np.flatnonzero(called).tolist() == [1, 3]
     np.testing.assert_array_equal(threshold[:4], [80, 80, 95, 95])
     assert np.isinf(threshold[4:]).all()
@@ -51,14 +51,18 @@ def test_paced_calls_on_a_ten_day_toy_season():
 def test_calls_use_the_forecast_not_the_actual_peak():
     """Day 5's actual peak (150 kW) is the season's highest, but its forecast is 20 kW. On day
     5 at most 3 events are left of n = 5 days, so the level is at least 1 − 3/5 = 0.4; the
-    peaks seen by then (history 10…100 kW and days 0–4) have a 40 % quantile above 20 kW:
-    day 5 is not called."""
+    forecasts issued by then (history 10…100 kW and days 0–4) have a 40 % quantile above
+    20 kW: day 5 is not called."""
     forecast = FORECAST.copy()
     forecast[5] = 20.0
     actual = FORECAST.copy()
     actual[5] = 150.0
-    called, _ = call_days(forecast, actual, 3, season_days=10, history_kw=HISTORY)
+    called, _ = call_days(forecast, 3, season_days=10, history_kw=HISTORY)
     assert not called[5]
+    plan = dispatch_events(_toy(actual=actual, forecast=forecast),
+                           [CurtailmentContract(name="c", kw=1.0, max_events=3)],
+                           DispatchConfig(season_days=10), history_kw=HISTORY)
+    assert not plan.called[0, 5]
 
 
 def test_no_future_data():
@@ -66,25 +70,37 @@ def test_no_future_data():
     rng = np.random.default_rng(3)
     forecast = rng.uniform(50, 100, 30)
     actual = forecast + rng.normal(0, 5, 30)
-    base, _ = call_days(forecast, actual, 6, season_days=30, history_kw=HISTORY)
+    contract = CurtailmentContract(name="c", kw=1.0, max_events=6)
+    config = DispatchConfig(season_days=30)
+    days = pd.date_range("2016-07-01", periods=30, freq="D")
+
+    def _toy(actual, forecast):
+        return SimpleNamespace(day=days, p10_kw=forecast - 5, p50_kw=forecast,
+                               p90_kw=forecast + 5, actual_kw=actual)
+
+    plan = dispatch_events(_toy(actual, forecast), [contract], config, history_kw=HISTORY)
+    base, _ = call_days(forecast, 6, season_days=30, history_kw=HISTORY)
     for d in (0, 7, 15, 28):
         f2, a2 = forecast.copy(), actual.copy()
         f2[d + 1:] = rng.uniform(0, 200, 29 - d)
         a2[d + 1:] = rng.uniform(0, 200, 29 - d)
-        changed, _ = call_days(f2, a2, 6, season_days=30, history_kw=HISTORY)
+        changed, _ = call_days(f2, 6, season_days=30, history_kw=HISTORY)
+        np.testing.assert_array_equal(changed[:d + 1], base[:d + 1])
+        later = dispatch_events(_toy(actual=a2, forecast=f2), [contract], config,
+                                history_kw=HISTORY)
+        np.testing.assert_array_equal(later.called[0, :d + 1], plan.called[0, :d + 1])
         np.testing.assert_array_equal(changed[:d + 1], base[:d + 1])
 
 
 def test_events_are_used_up_when_days_run_out():
     """Without history, with as many events left as days left, every day is called."""
-    called, threshold = call_days(np.full(3, 10.0), np.full(3, 10.0), 3, season_days=3)
+    called, threshold = call_days(np.full(3, 10.0), 3, season_days=3)
     assert called.all()
     assert np.isnan(threshold[0])
 
 
 def test_max_events_is_never_exceeded():
-    called, _ = call_days(np.full(50, 100.0), np.full(50, 100.0), 4, season_days=50,
-                          history_kw=HISTORY)
+    called, _ = call_days(np.full(50, 100.0), 4, season_days=50, history_kw=HISTORY)
     assert called.sum() == 4
 
 
