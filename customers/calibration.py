@@ -117,22 +117,33 @@ def _fit_all(design: np.ndarray, power: np.ndarray, candidates) -> tuple[list[tu
     return best, no_heating
 
 
-def _meter_matrix(meter: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, float]:
+def _interval_groups(meter: pd.DataFrame) -> list[tuple[pd.Timedelta, pd.DataFrame]]:
+    """The clean long frame split by each customer's own interval length (ascending)."""
     for column in ("customer_id", "timestamp", "kwh"):
         if column not in meter.columns:
             raise InputError(f"meter data: missing column '{column}'")
     frame = meter[["customer_id", "timestamp", "kwh"]].copy()
+    frame["customer_id"] = frame["customer_id"].astype(str)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     frame = frame.drop_duplicates(["customer_id", "timestamp"])
-    steps = frame.sort_values(["customer_id", "timestamp"]).groupby("customer_id")["timestamp"].diff()
-    steps = steps[steps > pd.Timedelta(0)]
-    if steps.empty:
+    frame = frame.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
+    steps = frame.groupby("customer_id")["timestamp"].diff()
+    own = steps[steps > pd.Timedelta(0)].groupby(frame["customer_id"]).agg(
+        lambda d: d.mode().iloc[0])
+    if own.empty:
         raise InputError("meter data: need at least two intervals per customer")
-    step = pd.Timedelta(steps.mode().iloc[0])
+    step_of = frame["customer_id"].map(own)
+    return [(pd.Timedelta(step), part.drop(columns="step"))
+            for step, part in frame.assign(step=step_of).dropna(subset=["step"])
+            .groupby("step", sort=True)]
+
+
+def _meter_matrix(frame: pd.DataFrame, step: pd.Timedelta
+                  ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, float]:
     time = pd.date_range(frame["timestamp"].min(), frame["timestamp"].max(), freq=step)
     wide = frame.pivot(index="timestamp", columns="customer_id", values="kwh").reindex(time)
     step_h = step / pd.Timedelta(hours=1)
-    return time, wide.columns.to_numpy(dtype=np.int64), wide.to_numpy(dtype=float).T / step_h, step_h
+    return time, wide.columns.to_numpy().astype(str), wide.to_numpy(dtype=float).T / step_h, step_h
 
 
 def calibrate(
@@ -140,7 +151,7 @@ def calibrate(
     temperature_c: pd.Series | None = None,
     config: CalibrationConfig | None = None,
     *,
-    bus: int | Mapping[int, int] | None = None,
+    bus: int | Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Fit per-customer load parameters from interval meter data.
 
@@ -148,7 +159,9 @@ def calibrate(
     ----------
     meter
         Clean long frame ``customer_id, timestamp, kwh`` (output of
-        `sim.quality.screen_meter_data`), or a meter file path (screened first).
+        `sim.quality.screen_meter_data`), or a meter file path (screened first). Customers
+        are fitted on their own interval grid (a file may mix 15-min and hourly meters);
+        IDs are text.
     temperature_c
         Outdoor temperature [°C] indexed by naive local time (any resolution; interpolated onto
         the meter grid). Without it, no temperature sensitivity is fitted
@@ -156,7 +169,8 @@ def calibrate(
     config
         Calibration options.
     bus
-        Bus of every customer, or a mapping customer id → bus, written as column ``bus``.
+        Bus of every customer, or a mapping customer id (text) → bus, written as column
+        ``bus``.
 
     Returns
     -------
@@ -170,11 +184,33 @@ def calibrate(
         from sim.quality import screen_meter_data
 
         meter, _ = screen_meter_data(Path(meter))
-    time, ids, power, step_h = _meter_matrix(meter)
     segments = list(config.shape_segments)
     unknown = sorted(set(segments) - set(SEGMENT_PROFILES))
     if unknown or not segments:
         raise InputError(f"calibration.shape_segments: unknown segment(s) {', '.join(unknown)}")
+    rows = []
+    for step, part in _interval_groups(meter):
+        rows += _calibrate_grid(*_meter_matrix(part, step), temperature_c, config)
+    result = pd.DataFrame(rows).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    # Customers without enough data keep annual_kwh = NaN (the caller decides to drop them);
+    # every other column gets the simulator's neutral default so the table stays rectangular.
+    defaults = {"heat_kw_per_degc": 0.0, "has_heat_pump": False, "has_electric_heating": False,
+                "noise_sd": SEGMENT_DIVERSITY["residential"][0], "shape_contrast": 1.0}
+    defaults.update({f"shape_weight_{s}": float(s == segments[0]) for s in segments})
+    for column, value in defaults.items():
+        result[column] = result[column].fillna(value) if column in result else value
+    for column in ("has_heat_pump", "has_electric_heating"):
+        result[column] = result[column].astype(bool)
+    if bus is not None:
+        result.insert(1, "bus", [bus.get(c, -1) if isinstance(bus, Mapping) else bus
+                                 for c in result["customer_id"]])
+    return result
+
+
+def _calibrate_grid(time: pd.DatetimeIndex, ids: np.ndarray, power: np.ndarray, step_h: float,
+                    temperature_c: pd.Series | None, config: CalibrationConfig) -> list[dict]:
+    """Fit rows of the customers sharing one interval grid (see `calibrate`)."""
+    segments = list(config.shape_segments)
     shapes = np.stack([base_series(s, time, config.country, step_h) for s in segments], axis=1)
     if temperature_c is not None:
         series = pd.Series(temperature_c).sort_index()
@@ -195,7 +231,7 @@ def calibrate(
         p = power[i]
         valid = np.isfinite(p)
         coverage = float(valid.mean())
-        row: dict = {"customer_id": int(cid), "coverage": coverage}
+        row: dict = {"customer_id": str(cid), "coverage": coverage}
         if coverage < config.min_coverage or valid.sum() < 2 * len(segments) + 2:
             row.update({"segment": "residential", "annual_kwh": np.nan, "fit_r2": np.nan})
             rows.append(row)
@@ -234,17 +270,4 @@ def calibrate(
         })
         row.update({f"shape_weight_{s}": float(w) for s, w in zip(segments, weights, strict=True)})
         rows.append(row)
-    result = pd.DataFrame(rows)
-    # Customers without enough data keep annual_kwh = NaN (the caller decides to drop them);
-    # every other column gets the simulator's neutral default so the table stays rectangular.
-    defaults = {"heat_kw_per_degc": 0.0, "has_heat_pump": False, "has_electric_heating": False,
-                "noise_sd": SEGMENT_DIVERSITY["residential"][0], "shape_contrast": 1.0}
-    defaults.update({f"shape_weight_{s}": float(s == segments[0]) for s in segments})
-    for column, value in defaults.items():
-        result[column] = result[column].fillna(value) if column in result else value
-    for column in ("has_heat_pump", "has_electric_heating"):
-        result[column] = result[column].astype(bool)
-    if bus is not None:
-        result.insert(1, "bus", [bus.get(c, -1) if isinstance(bus, Mapping) else bus
-                                 for c in result["customer_id"]])
-    return result
+    return rows

@@ -137,8 +137,10 @@ def panel(history: xr.Dataset, outcome_months: int, threshold_bills: float
         ys.append(_outcome(history, end, outcome_months, threshold_bills))
         ms.append(np.full(history.sizes["customer"], end))
     if not xs:
+        source = history.attrs.get("file")
         raise InputError(
-            f"payment history of {n_months} months is too short: need at least "
+            (f"{source}: " if source else "")
+            + f"payment history of {n_months} months is too short: need at least "
             f"{3 + outcome_months}"
         )
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ms)
@@ -156,21 +158,23 @@ class Scorecard:
     points: tuple[np.ndarray, ...]
     coef: np.ndarray
     intercept: float
+    constant: float = 0.0
+    fallback: str = ""  # why the card has no features ("" when fitted)
 
     def bin_index(self, j: int, x: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges[j], x, side="left").clip(0, len(self.edges[j]))
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """Total points per row of the full feature matrix ``X[:, FEATURES]``."""
-        total = np.zeros(len(X))
+        total = np.full(len(X), self.constant)
         for j, name in enumerate(self.features):
             total += self.points[j][self.bin_index(j, X[:, FEATURES.index(name)])]
         return total
 
 
-def _monotone_bins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _monotone_bins(x: np.ndarray, y: np.ndarray, max_bins: int = MAX_BINS) -> np.ndarray:
     """Upper edges of quantile bins merged until the bad rate is monotone in the feature."""
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, max_bins + 1)[1:-1]))
     while True:
         idx = np.searchsorted(edges, x, side="left")
         counts = np.bincount(idx, minlength=len(edges) + 1)
@@ -191,15 +195,16 @@ def _monotone_bins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         edges = np.delete(edges, bad[0])
 
 
-def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
-    """Fit the WoE logistic scorecard on feature rows ``X[:, FEATURES]`` and bad flags."""
+def fit_scorecard(X: np.ndarray, bad: np.ndarray, max_bins: int = MAX_BINS,
+                  names: tuple[str, ...] = FEATURES) -> Scorecard:
+    """Fit the WoE logistic scorecard on feature rows ``X[:, names]`` and bad flags."""
     from sklearn.linear_model import LogisticRegression
 
     y = bad.astype(np.float64)
     n_bad, n_good = y.sum() + 0.5, (1 - y).sum() + 0.5
     edges, woes, rates, columns = [], [], [], []
     for j in range(X.shape[1]):
-        e = _monotone_bins(X[:, j], y)
+        e = _monotone_bins(X[:, j], y, max_bins)
         idx = np.searchsorted(e, X[:, j], side="left")
         counts = np.bincount(idx, minlength=len(e) + 1)
         bads = np.bincount(idx, weights=y, minlength=len(e) + 1)
@@ -211,6 +216,14 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
         columns.append(woe[idx])
     W = np.column_stack(columns)
     active = [j for j in range(W.shape[1]) if len(edges[j]) > 0]
+    # A logit needs both classes and a feature that varies (a book where nobody was ever
+    # late, or where every bill is zero, has neither).
+    if y.max() == 0:
+        return _base_rate_scorecard(y, "no customer of the book reached serious arrears")
+    if y.min() == 1:
+        return _base_rate_scorecard(y, "every customer of the book reached serious arrears")
+    if not active:
+        return _base_rate_scorecard(y, "no payment feature varies across the book")
     while True:
         model = LogisticRegression(C=1.0, max_iter=1000)
         model.fit(W[:, active], y)
@@ -229,7 +242,7 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
         # ln(odds_good) = −(b0 + Σ b_j·WoE_j), shared out over the features' bins.
         points.append(-(coef[k] * woes[j] + intercept / p) * factor + offset / p)
     return Scorecard(
-        features=tuple(FEATURES[j] for j in active),
+        features=tuple(names[j] for j in active),
         edges=tuple(edges[j] for j in active),
         woe=tuple(woes[j] for j in active),
         bad_rate=tuple(rates[j] for j in active),
@@ -237,6 +250,20 @@ def fit_scorecard(X: np.ndarray, bad: np.ndarray) -> Scorecard:
         coef=np.asarray(coef),
         intercept=intercept,
     )
+
+
+def _base_rate_scorecard(bad: np.ndarray, why: str) -> Scorecard:
+    """Fallback card when a logit cannot be fitted: every row gets the points of the book's
+    Laplace-smoothed good:bad odds, ``offset + factor·ln((goods + ½)/(bads + ½))``, so every
+    customer lands in one tier (documented; reported by `assess_credit`)."""
+    goods, bads = float((1 - bad).sum()), float(bad.sum())
+    factor = PDO / np.log(2.0)
+    offset = BASE_SCORE - factor * np.log(BASE_ODDS)
+    points = offset + factor * np.log((goods + 0.5) / (bads + 0.5))
+    rate = (bads + 0.5) / (goods + bads + 1.0)
+    return Scorecard(features=(), edges=(), woe=(), bad_rate=(), points=(), coef=np.zeros(0),
+                     intercept=float(np.log(rate / (1.0 - rate))), constant=float(points),
+                     fallback=f"{why} ({bads:.0f} of {goods + bads:.0f} observations bad)")
 
 
 def assign_tiers(score: np.ndarray, tier_min_scores: tuple[float, float, float]) -> np.ndarray:
@@ -390,13 +417,20 @@ def assess_credit(
     if history is None:
         history = synthesize_payment_history(population, scenario, monthly_bill_eur=bill)
     book = reference_book(population, scenario, bill, history).sortby("customer")
-    Xs, bad, _ = panel(book, SCORECARD_OUTCOME_MONTHS, 1.0)
-    rows = _fit_rows(np.ones(len(bad), dtype=bool))
-    card = fit_scorecard(Xs[rows], bad[rows])
-    warning_model = fit_early_warning(book)
-
     now = payment_features(history, history.sizes["month"])
-    score = card.score(now)
+    if scenario.credit.scorecard is not None:
+        # A card fitted on the utility's whole book (customers/credit_book.py).
+        from customers.credit_book import load_scorecard
+
+        path = scenario.credit.scorecard
+        book_card = load_scorecard(path if path.is_absolute() else scenario.base_dir / path)
+        card, score = book_card.card, book_card.score(history)
+    else:
+        Xs, bad, _ = panel(book, SCORECARD_OUTCOME_MONTHS, 1.0)
+        rows = _fit_rows(np.ones(len(bad), dtype=bool))
+        card = fit_scorecard(Xs[rows], bad[rows])
+        score = card.score(now)
+    warning_model = fit_early_warning(book)
     tier = assign_tiers(score, scenario.credit.tier_min_scores)
     probability = warning_model.probability(now)
     contributions = warning_model.contributions(now)
@@ -428,4 +462,9 @@ def assess_credit(
         "credit_book_size": int(book.sizes["customer"]),
         "credit_scorecard_features": ",".join(card.features),
     })
+    if card.fallback:
+        out.attrs["credit_note"] = (
+            f"credit scorecard not fitted: {card.fallback}; every customer scores "
+            f"{card.constant:.0f} points (the book's arrears rate), tier {tier[0]}"
+        )
     return validate(out, stage="credit")

@@ -5,7 +5,7 @@ Columns (header row, comma separated, one customer per row):
 ====================== ========= ======== ==================================================
 column                 unit      required default when the column is absent
 ====================== ========= ======== ==================================================
-customer_id            –         yes      (unique integer ≥ 0)
+customer_id            –         yes      (unique; text, see below)
 bus                    –         yes      (a bus index of the net)
 segment                –         yes      residential / commercial / industrial / agricultural
 annual_kwh             kWh       yes      (≥ 0; base consumption without EV and heating)
@@ -25,7 +25,14 @@ power_factor           –         no       0.97 (in (0, 1])
 flexibility_share      –         no       0.08 (in [0, 1])
 comfort_events         –         no       8 (integer ≥ 0)
 elasticity_scale       –         no       1 (≥ 0)
+phase                  –         no       a, b, c or abc (unbalanced power flow); drawn
+                                          from segment and devices when absent
 ====================== ========= ======== ==================================================
+
+Customer IDs are text as written (``MTR-000123``, ``0012`` keeps its zeros). When every ID is a
+plain non-negative integer without leading zeros, the IDs are the ``customer`` coordinate, as
+before; otherwise the coordinate is the row position (0, 1, …) and the IDs are kept in the
+``customer_id`` text variable, which travels into result.nc and every customers CSV.
 
 Any other column in the file (e.g. credit fields written by `write_customers_csv`) is read as a
 bool (true/false), number (every cell filled) or text variable; errors name the file, the line
@@ -135,20 +142,28 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV ({reason})") from None
     frame.columns = [c.strip() for c in frame.columns]
+    return customers_from_frame(frame, path, net)
+
+
+def customers_from_frame(frame: pd.DataFrame, path: Path, net) -> xr.Dataset:
+    """Validate a customers table read as text (`read_customers_csv`); errors name ``path``."""
     for column in REQUIRED_COLUMNS:
         if column not in frame.columns:
             raise _fail(path, None, column, "required column is missing")
     if len(frame) == 0:
         raise InputError(f"{path}: no customer rows")
 
-    ids = _parse_integer(path, "customer_id", frame["customer_id"])
-    if (ids < 0).any():
-        i = int(np.flatnonzero(ids < 0)[0])
-        raise _fail(path, i + 2, "customer_id", f"{ids[i]} is negative")
-    dup = pd.Series(ids).duplicated().to_numpy()
+    names = frame["customer_id"].str.strip()
+    empty = (names == "").to_numpy()
+    if empty.any():
+        raise _fail(path, int(np.flatnonzero(empty)[0]) + 2, "customer_id", "is missing")
+    dup = names.duplicated().to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        raise _fail(path, i + 2, "customer_id", f"duplicate id {ids[i]}")
+        raise _fail(path, i + 2, "customer_id", f"duplicate id {names.iloc[i]}")
+    text_ids = not names.str.fullmatch(r"0|[1-9]\d{0,15}").all()
+    ids = (np.arange(len(frame), dtype=np.int64) if text_ids
+           else names.astype(np.int64).to_numpy())
     bus = _parse_integer(path, "bus", frame["bus"])
     known_bus = np.isin(bus, net.bus.index.to_numpy(np.int64))
     if not known_bus.all():
@@ -201,7 +216,17 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
 
     ds = population_dataset(ids, bus, load, segment, fields,
                             attrs={"source": "file", "file": str(path)})
+    if text_ids:
+        ds["customer_id"] = ("customer", names.to_numpy().astype(str),
+                             {"units": "1", "long_name": "customer id as given"})
     known = set(UNITS) | {"customer_id"}
+    if "phase" in frame.columns:  # the customer's connection, for the unbalanced power flow
+        from customers.phases import PHASES, parse_phases
+
+        codes = parse_phases(frame["phase"].to_numpy(), str(path))
+        ds["phase"] = ("customer", np.asarray(PHASES)[codes].astype("<U3"),
+                       {"units": "1", "long_name": "phase connection (a, b, c or abc)"})
+        known.add("phase")
     for column in frame.columns:
         if column in known:
             continue
@@ -224,13 +249,15 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
 def write_customers_csv(ds: xr.Dataset, path: Path | str) -> Path:
     """Write every ``[customer]`` variable of ``ds`` as one CSV row per customer.
 
-    The first column is ``customer_id``; booleans are written as ``true``/``false`` so the file
-    reads back with `read_customers_csv`.
+    The first column is ``customer_id`` (the text IDs of a ``customer_id`` variable when there
+    is one, else the coordinate); booleans are written as ``true``/``false`` so the file reads
+    back with `read_customers_csv`.
     """
     path = Path(path)
-    columns: dict[str, np.ndarray] = {"customer_id": ds["customer"].values}
+    ids = ds["customer_id"].values if "customer_id" in ds.data_vars else ds["customer"].values
+    columns: dict[str, np.ndarray] = {"customer_id": ids}
     for name, var in ds.data_vars.items():
-        if var.dims != ("customer",):
+        if var.dims != ("customer",) or name == "customer_id":
             continue
         values = var.values
         columns[str(name)] = np.where(values, "true", "false") if values.dtype == bool else values

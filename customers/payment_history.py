@@ -17,6 +17,8 @@ risk ``latent_risk[customer]`` for testing the models against the truth.
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +208,35 @@ def synthesize_payment_history(
     return ds
 
 
+def _read_history_table(path: Path) -> pd.DataFrame:
+    """The CSV as strings, or InputError naming the file and, where it can, the line."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]:
+        raise InputError(f"{path}: not UTF-8 text (it looks like UTF-16); save it as UTF-8 CSV")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty; expected a header "
+                         "customer_id,month,bill_eur,paid_eur,days_late and one row per month")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found:
+            expected, line, saw = found.groups()
+            raise InputError(f"{path}, line {line}: {saw} fields, the header has {expected}") from None
+        reason = str(error).strip().splitlines()[0]
+        raise InputError(f"{path}: not a readable CSV ({reason})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame) == 0:
+        raise InputError(f"{path}: no payment rows after the header")
+    return frame
+
+
 def read_payment_history_csv(path: Path | str, population: xr.Dataset) -> xr.Dataset:
     """Read a payment history CSV: ``customer_id, month (YYYY-MM), bill_eur, paid_eur, days_late``
     and optional ``disconnection_notice`` (true/false).
@@ -221,7 +252,7 @@ def read_payment_history_csv(path: Path | str, population: xr.Dataset) -> xr.Dat
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: payment history file not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    frame = _read_history_table(path)
     for column in ("customer_id", "month", "bill_eur", "paid_eur", "days_late"):
         if column not in frame.columns:
             raise InputError(f"{path}, column '{column}': required column is missing")
@@ -239,6 +270,12 @@ def read_payment_history_csv(path: Path | str, population: xr.Dataset) -> xr.Dat
         i = int(np.flatnonzero(month.isna().to_numpy())[0])
         raise InputError(f"{path}, line {i + 2}, column 'month': "
                          f"'{frame['month'].iloc[i]}' is not YYYY-MM")
+    fractional = np.flatnonzero((numbers["customer_id"] % 1 != 0)
+                                | (numbers["customer_id"] >= 2.0**63))
+    if len(fractional):
+        i = int(fractional[0])
+        raise InputError(f"{path}, line {i + 2}, column 'customer_id': "
+                         f"'{frame['customer_id'].iloc[i]}' is not a customer id (an integer)")
     ids = numbers["customer_id"].astype(np.int64)
     known = np.isin(ids, population["customer"].values)
     if not known.all():

@@ -16,12 +16,13 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
+from pyomo.common.errors import InfeasibleConstraintException
 
 from optimizer.assignment import evaluate_assignment
 from optimizer.handoff import gc_paused, set_start, to_highs
 from optimizer.model import ModelOptions, build_model
 from optimizer.problem import OfferProblem
-from scenarios.errors import InfeasibleError
+from scenarios.errors import InfeasibleError, SolverError
 from scenarios.schema import SolverConfig
 
 Against = Literal["satisfaction", "cost"]
@@ -70,16 +71,28 @@ def pareto_front(
     method = "mip" if n <= AUTO_MIP_MAX_CUSTOMERS else "lp-fix"
     with gc_paused():
         model = build_model(problem, ModelOptions(objective="peak", epsilon_row=against))
-        hm = to_highs(model, threads=config.threads)
+        try:
+            hm = to_highs(model, threads=config.threads)
+        except InfeasibleConstraintException:
+            # A limit already broken by loads no offer can change (as in `solve_offers`).
+            from optimizer.infeasibility import explain_infeasibility
+
+            raise InfeasibleError("pareto: " + explain_infeasibility(problem, config)) from None
         row_name = "satisfaction_mean" if against == "satisfaction" else "cost_cap"
         row = hm.row_of[row_name][0]
         h = hm.highs
         lp = h.getLp()
         lo0, hi0 = float(lp.row_lower_[row]), float(lp.row_upper_[row])
         # Extreme 1: the largest peak reduction under the scenario's own limits.
-        choice, *_ = _solve_point(hm, model, config, deadline, method, None)
+        choice, _, status, _ = _solve_point(hm, model, config, deadline, method, None)
         if choice is None:
-            raise InfeasibleError("pareto: no assignment satisfies the scenario's limits")
+            if status == "infeasible":
+                from optimizer.infeasibility import explain_infeasibility
+
+                # The same one line as `run`: which limits conflict and by how much.
+                raise InfeasibleError("pareto: " + explain_infeasibility(problem, config))
+            raise SolverError(f"pareto: HiGHS found no assignment ({status}) within "
+                              f"solver.time_limit_s = {config.time_limit_s:g} s")
         first = evaluate_assignment(problem, choice)
         pairs = model.pair_data
         if against == "satisfaction":

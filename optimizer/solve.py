@@ -230,7 +230,8 @@ def write_model(hm: HighsModel, path: Path) -> None:
             hm.highs.passRowName(int(row), stem if len(rows) == 1 else f"{stem}_{j}")
     status = hm.highs.writeModel(str(path))
     if status == highspy.HighsStatus.kError:
-        raise SolverError(f"HiGHS could not write the model to {path}")
+        # A file that cannot be written is bad input (exit 1), not a solver failure.
+        raise InputError(f"--export-model: '{path}': HiGHS could not write the model there")
 
 
 def make_solution(

@@ -569,6 +569,10 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); results are shared like every other output.
+        from scenarios.outputs import default_file_mode
+
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -76,6 +76,22 @@ def _errors_to_exit_codes() -> Iterator[None]:
 
 
 @contextmanager
+def _naming_the_scenario(scenario: str) -> Iterator[None]:
+    """Errors found while running a loaded scenario (its network, its country, limits that
+    conflict) name the scenario file first, as errors found while loading it do."""
+    from scenarios.errors import GridflexError
+    from scenarios.load import resolve_scenario_path
+
+    try:
+        yield
+    except GridflexError as error:
+        source = str(resolve_scenario_path(scenario))
+        if not str(error).startswith(source) and len(error.args) == 1:
+            error.args = (f"{source}: {error}",)
+        raise
+
+
+@contextmanager
 def _stage_progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """A rich spinner naming the current pipeline stage (on stderr)."""
     from rich.console import Console
@@ -130,7 +146,7 @@ def _run_and_report(scenario: str, out: Path, *, optimize: bool, export_model: P
         from scenarios.pipeline import run_scenario
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             result = run_scenario(
                 loaded, out, optimize=optimize, export_model=export_model, progress=progress
             )
@@ -170,7 +186,7 @@ def customers(scenario: ScenarioArg, out: OutOption = Path("out")) -> None:
         from scenarios.pipeline import run_customers
 
         loaded = load_scenario(scenario)
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             summary = run_customers(loaded, out, progress=progress)
         typer.echo(summary)
 
@@ -193,7 +209,7 @@ def pareto(
 
         loaded = load_scenario(scenario)
         kind: Literal["satisfaction", "cost"] = "satisfaction" if against == "satisfaction" else "cost"
-        with _stage_progress() as progress:
+        with _naming_the_scenario(scenario), _stage_progress() as progress:
             path, table = run_pareto(loaded, out, against=kind, points=points, progress=progress)
         typer.echo(table.to_string())
         typer.echo(f"wrote {path}")
@@ -236,18 +252,67 @@ def _parse_seeds(seeds: str | None) -> list[int] | None:
     return values
 
 
+StepMinOption = Annotated[
+    int | None, typer.Option("--step-min", min=1, max=1440,
+                             help="Interval of meters with a single reading [min] (each meter's "
+                                  "own interval is otherwise inferred from its readings).")
+]
+TzOption = Annotated[
+    str, typer.Option("--tz", help="Time zone of the meters' local clocks (IANA name).")
+]
+MaxRepairOption = Annotated[
+    int, typer.Option("--max-repair-steps", min=0, help="Longest gap filled by interpolation [steps].")
+]
+MaxKwOption = Annotated[
+    float, typer.Option("--max-kw", min=0.0, help="Largest plausible mean power of one meter [kW].")
+]
+SpikeLevelOption = Annotated[
+    float, typer.Option("--spike-level", min=1.0,
+                        help="Spike: above this multiple of the meter's 99.5th percentile ...")
+]
+SpikeRatioOption = Annotated[
+    float, typer.Option("--spike-ratio", min=1.0, help="... and this multiple of both neighbours.")
+]
+StuckOption = Annotated[
+    int, typer.Option("--stuck-steps", min=2, help="Identical non-zero readings in a row that mean stuck.")
+]
+
+
+def _screening(step_min: int | None, tz: str, max_repair_steps: int, max_kw: float,
+               spike_level: float, spike_ratio: float, stuck_steps: int):
+    from zoneinfo import available_timezones
+
+    from scenarios.errors import InputError
+    from sim.quality import ScreeningConfig
+
+    if tz not in available_timezones():
+        raise InputError(f"--tz: unknown time zone '{tz}' (an IANA name such as Europe/Berlin)")
+    return ScreeningConfig(step_min=step_min, tz=tz, max_repair_steps=max_repair_steps,
+                           max_kw=max_kw, spike_level=spike_level, spike_ratio=spike_ratio,
+                           stuck_steps=stuck_steps)
+
+
 @data_app.command("check")
 def data_check(
     meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the per-customer screening report CSV here.")
     ] = None,
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+    max_repair_steps: MaxRepairOption = 4,
+    max_kw: MaxKwOption = 250.0,
+    spike_level: SpikeLevelOption = 3.0,
+    spike_ratio: SpikeRatioOption = 4.0,
+    stuck_steps: StuckOption = 12,
 ) -> None:
     """Screen interval meter data: gaps, duplicates, negative values, spikes, stuck meters, DST faults."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import check_meter_file
 
-        typer.echo(check_meter_file(meter_file, out))
+        config = _screening(step_min, tz, max_repair_steps, max_kw, spike_level, spike_ratio,
+                            stuck_steps)
+        typer.echo(check_meter_file(meter_file, out, config))
 
 
 @app.command()
@@ -263,14 +328,93 @@ def calibrate(
     buses: Annotated[
         Path | None, typer.Option(help="CSV customer_id,bus giving each customer's bus.")
     ] = None,
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+    max_repair_steps: MaxRepairOption = 4,
+    max_kw: MaxKwOption = 250.0,
+    spike_level: SpikeLevelOption = 3.0,
+    spike_ratio: SpikeRatioOption = 4.0,
+    stuck_steps: StuckOption = 12,
 ) -> None:
     """Fit per-customer load parameters from meter data and write a customers file."""
     with _errors_to_exit_codes():
         from scenarios.meter_data import calibrate_meter_file
 
+        config = _screening(step_min, tz, max_repair_steps, max_kw, spike_level, spike_ratio,
+                            stuck_steps)
         typer.echo(
-            calibrate_meter_file(meter_file, out, weather_file=weather, bus=bus, buses_file=buses)
+            calibrate_meter_file(meter_file, out, weather_file=weather, bus=bus, buses_file=buses,
+                                 config=config)
         )
+
+
+@app.command("mv")
+def measure_and_verify(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data (customer_id,timestamp,kwh).")],
+    events: Annotated[Path, typer.Argument(help="Events CSV: date,start,end[,customer_id].")],
+    out: OutOption = Path("mv"),
+    weather: Annotated[
+        Path | None, typer.Option(help="Weather CSV (timestamp,temperature_c,ghi_w_m2): adds the "
+                                       "regression baseline.")
+    ] = None,
+    country: Annotated[str, typer.Option(help="Public holidays of this country (day types).")] = "DE",
+    rebound_h: Annotated[
+        float, typer.Option("--rebound-h", min=0.25, max=12.0,
+                            help="Hours after an event counted as payback [h].")
+    ] = 2.0,
+    step_min: StepMinOption = None,
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Delivered reduction of past events per meter by X-of-Y and regression baselines (CSV, plot);
+    with contracted_kw in the events also the fitted response table (response.toml)."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import mv_meter_file
+
+        config = _screening(step_min, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(mv_meter_file(meter_file, events, out, weather_file=weather, config=config,
+                                 country=country, rebound_h=rebound_h))
+
+
+@app.command("tou-fit")
+def tou_fit(
+    meter_file: Annotated[Path, typer.Argument(help="Interval meter data before and after the switch.")],
+    moved: Annotated[Path, typer.Argument(help="CSV customer_id of the customers who changed tariff "
+                                               "(the other meters are the control group).")],
+    scenario: Annotated[str, typer.Option(help="Scenario whose offers.tariffs name both tariffs.")],
+    old: Annotated[str, typer.Option("--old", help="Tariff before the switch.")],
+    new: Annotated[str, typer.Option("--new", help="Tariff after the switch.")],
+    switch: Annotated[str, typer.Option(help="First day on the new tariff (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Response table (TOML) to write.")] = Path(
+        "response_tou.toml"),
+    tz: TzOption = "Europe/Berlin",
+) -> None:
+    """Fit TOU own/cross price elasticities from meter data before and after a tariff change."""
+    with _errors_to_exit_codes():
+        from scenarios.meter_data import tou_fit_meter_file
+
+        config = _screening(None, tz, 4, 250.0, 3.0, 4.0, 12)
+        typer.echo(tou_fit_meter_file(meter_file, moved, scenario, out, old=old, new=new,
+                                      switch=switch, config=config))
+
+
+credit_app = typer.Typer(help="Credit scoring on a utility's whole payment book.",
+                         no_args_is_help=True)
+app.add_typer(credit_app, name="credit")
+
+
+@credit_app.command("fit")
+def credit_fit(
+    history: Annotated[Path, typer.Argument(help="Payment history CSV of the whole book "
+                                                 "(customer_id,month,bill_eur,paid_eur,days_late).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
+        "scorecard.json"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+) -> None:
+    """Fit the scorecard on the whole book; validate it on the latest month (AUC, KS, Gini, calibration)."""
+    with _errors_to_exit_codes():
+        from scenarios.credit_fit import fit_credit_book_file
+
+        typer.echo(fit_credit_book_file(history, out, seed=seed))
 
 
 if __name__ == "__main__":  # pragma: no cover

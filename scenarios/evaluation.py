@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from scenarios.schema import Scenario
+from scenarios.unbalanced import count_unbalance_violations, voltage_extremes
 from sim.dataset import validate
 
 
@@ -25,18 +26,20 @@ class Evaluation:
 
 
 def count_violations(pf: xr.Dataset, scenario: Scenario) -> int:
-    """Element-steps outside the limits: bus voltage band, line and transformer loading.
+    """Element-steps outside the limits: bus voltage band, line and transformer loading, and
+    in unbalanced mode the voltage band on every phase and the voltage unbalance factor.
 
     Steps whose power flow did not converge are left out (their voltages mean nothing; they
     are counted separately), as are buses left NaN by the power flow.
     """
     limits = scenario.limits
     pf = pf.isel(time=np.flatnonzero(pf["converged"].values.astype(bool)))
-    vm = pf["vm_pu"].values
+    vm_low, vm_high = voltage_extremes(pf)  # per phase in unbalanced mode
     with np.errstate(invalid="ignore"):
-        count = int(np.sum((vm < limits.vm_min_pu) | (vm > limits.vm_max_pu)))
+        count = int(np.sum((vm_low < limits.vm_min_pu) | (vm_high > limits.vm_max_pu)))
         count += int(np.sum(pf["line_loading_pct"].values > limits.line_loading_max_pct))
         count += int(np.sum(pf["trafo_loading_pct"].values > min(100.0, limits.trafo_loading_max_pct)))
+    count += count_unbalance_violations(pf, limits)  # unbalanced mode only
     return count
 
 

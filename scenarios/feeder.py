@@ -74,7 +74,14 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     net = load_network(source, base_dir=scenario.base_dir)
 
     report("building customers")
-    population = _build_population(scenario, net)
+    measured = None
+    if scenario.customers.source == "meter":
+        from scenarios.meter_loads import read_measured
+
+        measured = read_measured(scenario, net, time)
+        population = measured.population
+    else:
+        population = _build_population(scenario, net)
     incidence = _incidence(population, net)
     report("simulating weather and loads")
     weather_config = scenario.weather
@@ -88,6 +95,10 @@ def build_feeder(scenario: Scenario, progress: Callable[[str], None] | None = No
     )
     if scenario.customers.source == "synthetic" and scenario.customers.size_to_network:
         population, profiles = _size_to_network(population, profiles, net)
+    if measured is not None:
+        from scenarios.meter_loads import apply_measured
+
+        population, profiles = apply_measured(measured, population, profiles, net)
 
     report("scoring credit")
     bill = _monthly_bill_eur(scenario, profiles, step_h)
@@ -229,16 +240,26 @@ def _has_sgen_profiles(net) -> bool:
 def _profile_factors(table: pd.DataFrame, names: pd.Series, time: pd.DatetimeIndex) -> np.ndarray:
     """SimBench profile values [time, element] at the same calendar date and time of day.
 
-    SimBench profiles are one year (2016, a leap year) at 15 min: a window of any year reads the
-    same month, day and quarter hour.
+    SimBench profiles are one year (2016, a leap year) at 15 min on the German wall clock: a
+    window of any year reads the same month, day and quarter hour of the table put on the naive
+    clock by `sim.shapes.on_naive_clock` (the hour skipped in spring interpolated, the first
+    pass of the hour repeated in autumn).
     """
-    stamps = pd.to_datetime(table["time"], format="%d.%m.%Y %H:%M")
-    lookup = pd.Series(np.arange(len(stamps)), index=stamps.dt.strftime("%m-%d %H:%M").to_numpy())
-    lookup = lookup[~lookup.index.duplicated()]  # a repeated clock hour: keep its first pass
-    rows = lookup.reindex(time.floor("15min").strftime("%m-%d %H:%M")).to_numpy()
-    if np.isnan(rows).any():
-        raise InputError("network: the SimBench profiles do not cover the simulated window")
-    return table[names.to_list()].to_numpy(dtype=np.float64)[rows.astype(np.int64)]
+    from sim.shapes import on_naive_clock
+
+    columns = names.to_list()
+    stamps = pd.DatetimeIndex(pd.to_datetime(table["time"], format="%d.%m.%Y %H:%M"))
+    values = on_naive_clock(stamps, table[columns].to_numpy(dtype=np.float64), columns)
+    # The table's 2016 row of each step: same month, day and quarter hour.
+    wanted = pd.to_datetime(time.floor("15min").strftime("2016-%m-%d %H:%M"))
+    rows = values.index.get_indexer(wanted)
+    found = rows >= 0
+    found[found] = ~np.isnan(values.to_numpy()[rows[found]]).any(axis=1)
+    if not found.all():
+        first = time[np.flatnonzero(~found)[0]]
+        raise InputError(f"network: the SimBench profiles do not cover the simulated window "
+                         f"(no profile value for {first:%Y-%m-%d %H:%M})")
+    return values.to_numpy()[rows]
 
 
 def run_feeder_powerflow(
@@ -262,6 +283,10 @@ def run_feeder_powerflow(
     assert q_kvar is not None
     if steps is None:
         steps = np.arange(len(feeder.time))
+    if feeder.scenario.network.phases == "unbalanced":
+        from scenarios.unbalanced import run_unbalanced_powerflow
+
+        return run_unbalanced_powerflow(feeder, p_kw, q_kvar, steps)
     load_p, load_q = feeder.load_injections(p_kw, q_kvar)
     result = run_timeseries(feeder.net, load_p, load_q, feeder.sgen_p_mw[steps])
     return result.assign_coords(time=feeder.time[steps])

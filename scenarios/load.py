@@ -56,6 +56,7 @@ def parse_scenario(data: dict[str, Any], *, base_dir: Path, source: str) -> Scen
     except ValidationError as error:
         raise InputError(describe_validation_error(error, source)) from None
     check_tier_policies(scenario, source)
+    check_country(scenario, source)
     for field, path in _referenced_files(scenario):
         try:
             resolve_input_path(scenario, path, field)
@@ -99,6 +100,20 @@ def check_tier_policies(scenario: Scenario, source: str) -> None:
                 f"{source}: {field}: must include the current tariff '{current}' "
                 "(the status quo is always available to every tier)"
             )
+
+
+def check_country(scenario: Scenario, source: str) -> None:
+    """``time.country`` must have a public-holiday calendar: found by `gridflex check`, not
+    only when the run reaches the calendar."""
+    from sim.calendar import holiday_dates
+
+    country = scenario.time.country
+    try:
+        holiday_dates(country, [scenario.time.start.year])
+    except InputError:
+        # repr: a control character in the code must not break the one-line message.
+        raise InputError(f"{source}: time.country: no public-holiday calendar for {country!r}"
+                         ) from None
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -184,4 +199,9 @@ def _referenced_files(scenario: Scenario) -> list[tuple[str, Path]]:
         files.append(("customers.file", scenario.customers.file))
     if scenario.credit.history_file is not None:
         files.append(("credit.history_file", scenario.credit.history_file))
+    if scenario.credit.scorecard is not None:
+        files.append(("credit.scorecard", scenario.credit.scorecard))
+    for name in ("meter_file", "register_file"):  # meter-driven customers
+        if getattr(scenario.customers, name) is not None:
+            files.append((f"customers.{name}", getattr(scenario.customers, name)))
     return files

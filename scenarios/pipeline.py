@@ -20,7 +20,13 @@ import xarray as xr
 from scenarios.errors import SolverError
 from scenarios.evaluation import evaluate_offers
 from scenarios.feeder import FeederModel, build_design, build_feeder
-from scenarios.outputs import KPI_UNITS, check_writable, staged_output, write_result
+from scenarios.outputs import (
+    KPI_UNITS,
+    check_writable,
+    check_writable_file,
+    staged_output,
+    write_result,
+)
 from scenarios.schema import Scenario
 from sim.dataset import validate
 
@@ -102,6 +108,8 @@ def run_scenario(
         Called with the name of each stage as it starts.
     """
     check_writable(out_dir)
+    if export_model is not None and optimize:
+        check_writable_file(export_model, "--export-model", suffixes=(".mps", ".lp"))
     report = progress or (lambda stage: None)
     timings: dict[str, float] = {}
     started = wallclock.perf_counter()
@@ -159,8 +167,13 @@ def run_scenario(
         (staging / "run.json").write_text(
             json.dumps({"scenario": scenario.name, "kpis": kpis, "timings_s": timings}, indent=2)
         )
+    # A meter-driven run says how much of the feeder is measured (scenarios/meter_loads.py).
+    notes = [str(feeder.population.attrs["customers_note"])] if (
+        "customers_note" in feeder.population.attrs) else []
     return RunResult(out_dir=out_dir, result_path=out_dir / "result.nc", kpis=kpis,
-                     timings_s=timings, warnings=_warnings(before, kpis))
+                     timings_s=timings,
+                     warnings=notes + _warnings(before, kpis) + model_notes(feeder.population)
+                     + solver_notes(scenario, result.attrs))
 
 
 def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
@@ -178,6 +191,25 @@ def _warnings(before: xr.Dataset, kpis: dict[str, float]) -> list[str]:
         notes.append(f"after the offers, up to {int(kpis['nonconverged_steps_after'])} steps "
                      "per draw did not converge")
     return notes
+
+
+def model_notes(population: xr.Dataset) -> list[str]:
+    """Fallbacks the customer models took on degenerate data (e.g. a credit book without
+    arrears), said on the console and in the report."""
+    return [str(population.attrs[key]) for key in ("credit_note",) if population.attrs.get(key)]
+
+
+def solver_notes(scenario: Scenario, attrs: dict) -> list[str]:
+    """A solve stopped by its time limit: the offers are the best found, not proven best."""
+    status = str(attrs.get("solver_status", ""))
+    if "time limit" not in status:
+        return []
+    gap = float(attrs.get("solver_mip_gap", float("nan")))
+    reached = f"a gap of {gap:.2%}" if np.isfinite(gap) else "no gap bound"
+    return [f"the solver stopped at its time limit (solver.time_limit_s = "
+            f"{scenario.solver.time_limit_s:g} s) with {reached} against its bound; the offers "
+            "are the best found, not proven optimal (raise solver.time_limit_s or "
+            "solver.mip_gap)"]
 
 
 _NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct", "event_threshold_kw")
@@ -280,7 +312,8 @@ def run_customers(scenario: Scenario, out_dir: Path, *, progress: Progress | Non
     with staged_output(out_dir) as staging:
         write_customer_outputs(feeder.population, staging, scenario)
     tables = summarize_customers(feeder.population, scenario)
-    return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items())
+    notes = "".join(f"\n\nnote: {note}" for note in model_notes(feeder.population))
+    return "\n\n".join(f"{name}\n{_table_text(table)}" for name, table in tables.items()) + notes
 
 
 def _table_text(table: object) -> str:

@@ -213,6 +213,8 @@ def _html(scenario: Scenario, result: xr.Dataset, kpis: dict[str, float], plots:
         for p in plots
     )
     design_days = result.attrs.get("design_days", "")
+    notes = "".join(f"<p class=note>{html.escape(str(result.attrs[key]))}</p>"
+                    for key in ("credit_note",) if result.attrs.get(key))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>gridflex: {html.escape(scenario.name)}</title>
@@ -235,6 +237,7 @@ seed {scenario.seed}. {('Design days: ' + html.escape(str(design_days))) if desi
 </table>
 {_findings(result)}
 {('<h2>Solver</h2><table>' + solver + '</table>') if solver else ''}
+{('<h2>Notes</h2>' + notes) if notes else ''}
 <h2>Plots</h2>
 {images}
 <p style="color:#777;font-size:0.85em">Every peak is over the same steps: the whole window.

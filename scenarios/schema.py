@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,9 +19,46 @@ SEGMENTS: tuple[str, ...] = ("residential", "commercial", "industrial", "agricul
 
 
 class _Model(BaseModel):
-    """Base: frozen, unknown keys are errors (typos must not pass silently)."""
+    """Base: frozen, strict types, unknown keys are errors (typos must not pass silently).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict: ``days = "2"`` or ``days = true`` is an error naming the field, never 2 or 1; an
+    integer is still a valid float (``price_eur_per_kwh = 1``). These lossless conversions keep
+    TOML input and JSON round trips (sweeps) working: a string to a path, an ISO date string
+    (``"2016-01-11"``) or a midnight date-time to a date, and a list to a tuple.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lossless_conversions(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        converted = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is None:
+                continue
+            kinds = _annotation_kinds(field.annotation)
+            if isinstance(value, str) and Path in kinds:
+                converted[name] = Path(value)
+            elif isinstance(value, str) and dt.date in kinds:
+                try:
+                    converted[name] = dt.date.fromisoformat(value)
+                except ValueError:
+                    pass  # left to the strict check, which names the field
+            elif (isinstance(value, dt.datetime) and dt.date in kinds and value.tzinfo is None
+                  and value.time() == dt.time(0)):
+                converted[name] = value.date()  # a TOML local date-time at midnight
+            elif isinstance(value, list) and tuple in kinds:
+                converted[name] = tuple(value)
+        return converted
+
+
+def _annotation_kinds(annotation: object) -> set[object]:
+    """The plain types an annotation admits: ``Path | None`` → {Path, NoneType}."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return {get_origin(a) or a for a in args}
 
 
 class NetworkConfig(_Model):
@@ -40,6 +78,14 @@ class NetworkConfig(_Model):
             "'profiles' where the net has them, else 'weather'."
         ),
     )
+    phases: Literal["balanced", "unbalanced"] = Field(
+        "balanced",
+        description=(
+            "Power flow: 'balanced' (positive sequence, the default for MV grids) or "
+            "'unbalanced' (three-phase, customers on their phase; the net needs zero-sequence "
+            "data: lines r0/x0/c0, transformer vector group and vk0/vkr0, ext_grid x0x/r0x0)."
+        ),
+    )
 
     @field_validator("source")
     @classmethod
@@ -53,6 +99,10 @@ class NetworkConfig(_Model):
 #: Fewest simulated days from which design days are picked by forecast (a day-ahead model
 #: trained on fewer days than two weeks has not seen each weekday twice).
 DESIGN_FORECAST_MIN_DAYS = 14
+
+
+#: First and last calendar year a simulated window may start in.
+SUPPORTED_YEARS: tuple[int, int] = (1900, 2200)
 
 
 class TimeConfig(_Model):
@@ -75,6 +125,15 @@ class TimeConfig(_Model):
             "'simulation': the simulated peak days (perfect foresight)."
         ),
     )
+
+    @field_validator("start")
+    @classmethod
+    def _supported_year(cls, v: dt.date) -> dt.date:
+        # Time stamps are datetime64[ns] (years 1678–2261); a planning window lies well inside.
+        if not SUPPORTED_YEARS[0] <= v.year <= SUPPORTED_YEARS[1]:
+            raise ValueError(f"{v.isoformat()} is outside the supported years "
+                             f"{SUPPORTED_YEARS[0]}–{SUPPORTED_YEARS[1]}")
+        return v
 
     @model_validator(mode="after")
     def _design_within_window(self) -> TimeConfig:
@@ -120,8 +179,9 @@ class SegmentMix(_Model):
 
 
 class CustomersConfig(_Model):
-    source: Literal["synthetic", "file"] = Field(
-        "synthetic", description="Synthesize a population, or read it from a CSV file."
+    source: Literal["synthetic", "file", "meter"] = Field(
+        "synthetic",
+        description="Synthesize a population, read it from a CSV file, or drive it by meter data.",
     )
     file: Path | None = Field(
         None, description="Customers CSV (see customers.io), relative to the scenario."
@@ -158,6 +218,26 @@ class CustomersConfig(_Model):
     def _file_given(self) -> CustomersConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("customers.file is required when customers.source = 'file'")
+        return self
+
+    # Meter-driven customers (customers.source = "meter"; see scenarios/meter_loads.py).
+    meter_file: Path | None = Field(
+        None, description="Interval meter data (customer_id,timestamp,kwh), relative to the scenario."
+    )
+    register_file: Path | None = Field(
+        None,
+        description=(
+            "Meter register CSV: customer_id (as in the meter file), bus (or load element), "
+            "segment, optional customers-file columns; relative to the scenario."
+        ),
+    )
+    meter_tz: str = Field("Europe/Berlin", description="Time zone of the meters' local clocks.")
+
+    @model_validator(mode="after")
+    def _meter_files_given(self) -> CustomersConfig:
+        if self.source == "meter" and (self.meter_file is None or self.register_file is None):
+            raise ValueError("customers.meter_file and customers.register_file are required when "
+                             "customers.source = 'meter'")
         return self
 
 
@@ -210,6 +290,13 @@ class CreditConfig(_Model):
     policies: dict[Literal["A", "B", "C", "D"], TierPolicy] = Field(
         default_factory=_default_policies, description="Risk decisions per credit tier."
     )
+    scorecard: Path | None = Field(
+        None,
+        description=(
+            "Scorecard JSON fitted on the utility's whole book (`gridflex credit fit`), relative "
+            "to the scenario; it scores the customers instead of a card fitted on the feeder."
+        ),
+    )
 
     @field_validator("tier_min_scores")
     @classmethod
@@ -217,6 +304,22 @@ class CreditConfig(_Model):
         if not (v[0] > v[1] > v[2]):
             raise ValueError("tier scores must be strictly descending (A > B > C)")
         return v
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _merge_with_default_policies(cls, v: object) -> object:
+        """A tier table overrides only the fields it writes; tiers not written keep their
+        default policy (a lone ``[credit.policies.A]`` leaves B, C and D as they were)."""
+        if not isinstance(v, dict):
+            return v
+        merged: dict[object, object] = {
+            tier: policy.model_dump() for tier, policy in _default_policies().items()
+        }
+        for tier, given in v.items():
+            base = merged.get(tier)
+            merged[tier] = {**base, **given} if isinstance(base, dict) and isinstance(given, dict) \
+                else given
+        return merged
 
     @field_validator("policies")
     @classmethod
@@ -406,6 +509,11 @@ class LimitsConfig(_Model):
     )
     line_loading_max_pct: float = Field(
         100.0, gt=0, le=1000, description="Line loading counted as a violation above this [%]."
+    )
+    vuf_max_pct: float = Field(
+        2.0, gt=0, le=100,
+        description=("Voltage unbalance factor |V2|/|V1| counted as a violation above this, "
+                     "in unbalanced mode [%] (EN 50160: 2 %)."),
     )
 
 

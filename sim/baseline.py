@@ -157,3 +157,48 @@ def estimated_reduction_kw(load: np.ndarray, baseline: np.ndarray, steps_per_day
     base = baseline[:, :, window.start:window.stop]
     event = np.asarray(event, dtype=bool)
     return (base[:, event] - actual[:, event]).sum(axis=0).mean(axis=1)
+
+
+def customer_accuracy(
+    load: np.ndarray, baseline: np.ndarray, steps_per_day: int, days_mask: np.ndarray,
+    window: EventWindow,
+) -> dict[str, np.ndarray]:
+    """Each customer's baseline accuracy over the event window of the masked days.
+
+    Returns ``bias_pct`` (Σ(baseline − actual) / Σ actual), ``rrmse_pct`` (RMSE of the
+    window-mean load over days / mean window load: the relative RMSE of the CAISO and LBNL
+    accuracy tests) and ``days`` scored, each ``[customer]``; NaN where nothing can be scored.
+    """
+    actual = by_day(load, steps_per_day)[:, :, window.start:window.stop].mean(axis=2)
+    base = baseline[:, :, window.start:window.stop].mean(axis=2)
+    mask = np.asarray(days_mask, dtype=bool)[None, :] & np.isfinite(base) & np.isfinite(actual)
+    days = mask.sum(axis=1)
+    a = np.where(mask, actual, 0.0)
+    b = np.where(mask, base, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_actual = a.sum(axis=1) / days
+        bias = (b - a).sum(axis=1) / a.sum(axis=1) * 100.0
+        rrmse = np.sqrt(((b - a) ** 2).sum(axis=1) / days) / mean_actual * 100.0
+    none = (days == 0) | ~(mean_actual > 0)
+    return {"bias_pct": np.where(none, np.nan, bias), "rrmse_pct": np.where(none, np.nan, rrmse),
+            "days": days}
+
+
+def adjust_same_day(load: np.ndarray, baseline: np.ndarray, steps_per_day: int,
+                    window: EventWindow) -> np.ndarray:
+    """A baseline ``[customer, day, step]`` scaled by the capped same-day adjustment.
+
+    The ratio of actual to baseline load over the adjustment hours before the event window
+    (the `EventWindow` buffer left out), clipped to ``1 ± cap`` — the same rule
+    `average_x_of_y` applies, for any baseline (e.g. a weather regression).
+    """
+    days = by_day(load, steps_per_day)
+    adj_stop = max(window.start - window.buffer_steps, 0)
+    adj = slice(max(adj_stop - window.adjustment_steps, 0), adj_stop)
+    if adj.stop <= adj.start:
+        return baseline.copy()
+    actual = days[:, :, adj].mean(axis=2)
+    expected = baseline[:, :, adj].mean(axis=2)
+    ok = np.isfinite(expected) & (expected > 0)
+    ratio = np.divide(actual, expected, out=np.ones_like(actual), where=ok)
+    return baseline * np.clip(ratio, 1.0 - window.cap, 1.0 + window.cap)[:, :, None]

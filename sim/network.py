@@ -57,6 +57,30 @@ PANDAPOWER_NETWORKS: dict[str, tuple[str, dict[str, object]]] = {
     "case33bw": ("case33bw", {}),
 }
 
+# Unbalanced LV feeders with zero-sequence data (lines r0/x0/c0, Dyn transformer, ext_grid
+# x0x/r0x0) for ``network.phases = "unbalanced"``: name → ieee_european_lv_asymmetric snapshot.
+# Its single-phase snapshot loads become ``load`` elements (the customers' connection points).
+IEEE_EUROPEAN_LV_NETWORKS: dict[str, str] = {"ieee_european_lv": "on_peak_566"}
+
+
+def build_ieee_european_lv(case: str = "on_peak_566") -> pandapowerNet:
+    """The IEEE European LV test feeder (907 buses, 55 homes; pandapower's
+    ``ieee_european_lv_asymmetric``) with each home's asymmetric load as a wye ``load`` element
+    of the same total power at the same bus (customers attach to those; their phase comes with
+    the customer, see `customers.phases`)."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    net = pn.ieee_european_lv_asymmetric(case)
+    homes = net.asymmetric_load
+    for _, home in homes.iterrows():
+        pp.create_load(net, int(home.bus), name=home["name"], type="wye",
+                       p_mw=float(home.p_a_mw + home.p_b_mw + home.p_c_mw),
+                       q_mvar=float(home.q_a_mvar + home.q_b_mvar + home.q_c_mvar))
+    net.asymmetric_load = net.asymmetric_load.iloc[0:0]
+    return net
+
+
 # Modules whose objects a pandapower JSON file may embed (DataFrames, dtypes, std types,
 # characteristics, geodata). Anything else is refused before decoding.
 _ALLOWED_JSON_MODULES = ("pandapower", "pandas", "numpy", "geojson", "builtins", "shapely")
@@ -160,9 +184,11 @@ def _refuse_foreign_objects(obj: dict) -> dict:
 
 
 def _builder(scheme: str, name: str) -> Callable[[], pandapowerNet]:
+    if scheme == "pandapower" and name in IEEE_EUROPEAN_LV_NETWORKS:
+        return lambda: build_ieee_european_lv(IEEE_EUROPEAN_LV_NETWORKS[name])
     if scheme == "pandapower":
         if name not in PANDAPOWER_NETWORKS:
-            known = ", ".join(sorted(PANDAPOWER_NETWORKS))
+            known = ", ".join(sorted(PANDAPOWER_NETWORKS) + sorted(IEEE_EUROPEAN_LV_NETWORKS))
             raise InputError(f"network.source: unknown pandapower network '{name}'; known: {known}")
         function_name, kwargs = PANDAPOWER_NETWORKS[name]
 

@@ -1,10 +1,21 @@
 """Meter-data screening: validate interval data, repair what is safe, report everything.
 
 Input is long format ``customer_id,timestamp,kwh`` (energy per interval, interval *start* stamps,
-local wall-clock time with daylight saving, or ISO stamps with a UTC offset). CSV always;
-Parquet when `pyarrow` is installed. Checks, in the spirit of the VEE (validation, estimation,
-editing) rules of meter data management (e.g. Ofgem/ELEXON BSCP502, AEMO "Metrology Procedure
-Part B" validation and substitution):
+local wall-clock time with daylight saving, or ISO stamps with a UTC offset). Customer (meter)
+IDs are text: ``MTR-000123`` and ``0012`` are kept exactly as written (surrounding blanks
+stripped); numbers are IDs like any other. CSV always; Parquet when `pyarrow` is installed
+(other layouts — wide, cumulative register reads — are converted by `sim.meter_files`).
+
+Every meter is screened at its own interval length, inferred from its own readings (the most
+common step between them; ``step_min`` only when a meter has a single reading), so one file
+may mix 15-min and hourly meters without either's energy changing; the report gives each
+meter's ``step_min``. A meter whose own readings switch interval length (sustained runs of two
+different steps) is refused with an `InputError` naming the meters: filling the longer
+intervals as gaps would multiply their energy.
+
+Checks, in the spirit of the VEE (validation, estimation, editing) rules of meter data
+management (e.g. Ofgem/ELEXON BSCP502, AEMO "Metrology Procedure Part B" validation and
+substitution):
 
 - unreadable rows (customer, timestamp or value) — dropped and counted, never fatal;
 - duplicates — identical repeats dropped; conflicting repeats keep the first reading;
@@ -26,7 +37,7 @@ Part B" validation and substitution):
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +49,8 @@ from scenarios.errors import InputError
 from sim.calendar import dst_transition_days
 
 COLUMNS = ("customer_id", "timestamp", "kwh")
-UNATTRIBUTED = -1  # report row for lines whose customer id cannot be read
+UNATTRIBUTED = "(none)"  # report row for lines without a customer id
+MIXED_RUN = 4  # consecutive equal steps (other than the meter's own) that mean a second interval
 _AWARE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 
 REPORT_COUNTS = (
@@ -52,7 +64,7 @@ REPORT_COUNTS = (
 class ScreeningConfig:
     """Thresholds of the screening rules."""
 
-    step_min: int | None = None     # interval length [min]; inferred (most common step) if None
+    step_min: int | None = None     # interval of meters with one reading [min]; else inferred
     tz: str = "Europe/Berlin"       # local time zone of the meters
     max_repair_steps: int = 4       # longest gap filled by interpolation [steps]
     max_kw: float = 250.0           # largest plausible mean power of one meter [kW]
@@ -62,27 +74,10 @@ class ScreeningConfig:
 
 
 def read_meter_file(path: Path) -> pd.DataFrame:
-    """Read a long-format meter file as strings (CSV, or Parquet if pyarrow is installed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"meter file {path} not found")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        if importlib.util.find_spec("pyarrow") is None:
-            raise InputError(f"meter file {path}: reading Parquet needs pyarrow "
-                             "(pip install pyarrow), or give a CSV")
-        frame = pd.read_parquet(path).astype(str)
-    else:
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                on_bad_lines="skip")
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"meter file {path}: unreadable CSV "
-                             f"({str(exc).splitlines()[0]})") from exc
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"meter file {path}: missing column(s) {', '.join(missing)} "
-                         f"(expected {','.join(COLUMNS)})")
-    return frame
+    """Read a meter file as text (any layout of `sim.meter_files`: long, wide, cumulative)."""
+    from sim.meter_files import read_meter_table
+
+    return read_meter_table(Path(path))
 
 
 def screen_meter_data(
@@ -101,10 +96,11 @@ def screen_meter_data(
     Returns
     -------
     clean : pd.DataFrame
-        ``customer_id`` (int64), ``timestamp`` (naive local, regular per customer), ``kwh``
-        (NaN inside long gaps), ``flag`` (``ok``, ``repaired``, ``gap``).
+        ``customer_id`` (str), ``timestamp`` (naive local, regular per customer at that
+        customer's own interval), ``kwh`` (NaN inside long gaps), ``flag`` (``ok``,
+        ``repaired``, ``gap``).
     report : pd.DataFrame
-        One row per customer (plus ``customer_id = -1`` for rows without a readable customer):
+        One row per customer (plus ``customer_id = "(none)"`` for rows without a customer id):
         the counts in `REPORT_COUNTS`, ``first``, ``last``, ``step_min``, ``completeness_pct``
         and ``status`` (``ok``, ``repaired``, ``incomplete``).
     """
@@ -114,34 +110,34 @@ def screen_meter_data(
     if missing:
         raise InputError(f"meter data: missing column(s) {', '.join(missing)}")
     parsed, bad_by_customer = _parse(raw[list(COLUMNS)].astype(str), config.tz)
-    step = _infer_step(parsed, config.step_min)
+    steps = meter_steps(parsed, config.step_min)
     clean_parts, reports = [], []
     for cid, rows in parsed.groupby("customer_id", sort=True):
         counts = dict.fromkeys(REPORT_COUNTS, 0)
         counts["bad_rows"] = bad_by_customer.pop(cid, 0)
         counts["tz_converted"] = int(rows["converted"].sum())
-        clean, info = _screen_customer(rows, step, config, counts)
-        clean.insert(0, "customer_id", np.int64(cid))
+        clean, info = _screen_customer(rows, steps[cid], config, counts)
+        clean.insert(0, "customer_id", cid)
         clean_parts.append(clean)
-        reports.append({"customer_id": int(cid), **counts, **info})
+        reports.append({"customer_id": cid, **counts, **info})
     for cid, bad in bad_by_customer.items():
-        reports.append({"customer_id": int(cid), **dict.fromkeys(REPORT_COUNTS, 0),
+        reports.append({"customer_id": cid, **dict.fromkeys(REPORT_COUNTS, 0),
                         "bad_rows": bad, "rows": bad, "status": "incomplete"})
     report = pd.DataFrame(reports)
     if report.empty:
         report = pd.DataFrame(columns=["customer_id", *REPORT_COUNTS, "status"])
-    report = report.sort_values("customer_id").reset_index(drop=True)
+    report = report.sort_values("customer_id", kind="stable").reset_index(drop=True)
     clean = (pd.concat(clean_parts, ignore_index=True) if clean_parts else
-             pd.DataFrame({"customer_id": pd.Series(dtype=np.int64),
+             pd.DataFrame({"customer_id": pd.Series(dtype=str),
                            "timestamp": pd.Series(dtype="datetime64[ns]"),
                            "kwh": pd.Series(dtype=np.float64), "flag": pd.Series(dtype=str)}))
     return clean, report
 
 
-def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[int, int]]:
-    """Typed rows; unreadable rows are counted per customer (or under -1) and dropped."""
-    cid = pd.to_numeric(raw["customer_id"].str.strip(), errors="coerce")
-    cid_ok = cid.notna() & np.isfinite(cid) & (cid == np.round(cid))
+def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Typed rows; unreadable rows are counted per customer (or under "(none)") and dropped."""
+    cid = raw["customer_id"].str.strip()
+    cid_ok = (cid != "") & ~cid.str.lower().isin({"nan", "none", "<na>"})
     stamps = raw["timestamp"].str.strip()
     aware = stamps.str.contains(_AWARE)
     local = pd.to_datetime(stamps.where(~aware), errors="coerce", format="ISO8601")
@@ -150,12 +146,11 @@ def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[int, int]]:
     timestamp = local.where(~aware, converted)
     kwh = pd.to_numeric(raw["kwh"].str.strip(), errors="coerce")
     good = cid_ok & timestamp.notna() & kwh.notna() & np.isfinite(kwh.fillna(np.nan))
-    bad: dict[int, int] = {}
-    bad_ids = np.where(cid_ok[~good], cid[~good].fillna(UNATTRIBUTED), UNATTRIBUTED).astype(np.int64)
-    for value in bad_ids:
-        bad[int(value)] = bad.get(int(value), 0) + 1
+    bad: dict[str, int] = {}
+    for value in np.where(cid_ok[~good], cid[~good], UNATTRIBUTED):
+        bad[str(value)] = bad.get(str(value), 0) + 1
     parsed = pd.DataFrame({
-        "customer_id": cid[good].astype(np.int64).to_numpy(),
+        "customer_id": cid[good].to_numpy(dtype=object).astype(str),
         "timestamp": timestamp[good].to_numpy(dtype="datetime64[ns]"),
         "kwh": kwh[good].to_numpy(dtype=np.float64),
         "converted": aware[good].to_numpy(),
@@ -163,23 +158,65 @@ def _parse(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, dict[int, int]]:
     return parsed, bad
 
 
-def _infer_step(parsed: pd.DataFrame, step_min: int | None) -> pd.Timedelta:
-    if step_min is not None:
-        return pd.Timedelta(minutes=step_min)
-    diffs = (parsed.sort_values(["customer_id", "timestamp"])
-             .groupby("customer_id")["timestamp"].diff().dropna())
-    diffs = diffs[diffs > pd.Timedelta(0)]
-    if diffs.empty:
-        raise InputError("meter data: cannot infer the interval length (give step_min)")
-    return pd.Timedelta(diffs.mode().iloc[0])
+def meter_steps(parsed: pd.DataFrame, step_min: int | None = None) -> dict[str, pd.Timedelta]:
+    """Each meter's own interval length: the most common positive step between its readings.
+
+    ``step_min`` [min] serves meters with a single reading. Raises `InputError` naming the
+    meters whose readings switch interval length (a run of `MIXED_RUN` equal steps other than
+    the meter's own between consecutive readings) and, without ``step_min``,
+    those with a single reading.
+    """
+    frame = parsed[["customer_id", "timestamp"]].sort_values(["customer_id", "timestamp"],
+                                                            kind="stable")
+    cid = frame["customer_id"].to_numpy()
+    diff = frame.groupby("customer_id", sort=False)["timestamp"].diff().to_numpy()
+    positive = ~np.isnat(diff) & (diff > np.timedelta64(0))
+    counts = (pd.DataFrame({"customer_id": cid[positive], "diff": diff[positive]})
+              .groupby(["customer_id", "diff"]).size())
+    # Most common step per meter; ties go to the shortest (groupby sorts steps ascending).
+    own = counts.groupby(level=0).idxmax()
+    steps = {str(c): pd.Timedelta(d) for c, d in own}
+    single = sorted(set(map(str, cid)) - set(steps))
+    if single and step_min is not None:
+        steps.update({c: pd.Timedelta(minutes=step_min) for c in single})
+        single = []
+    own_step = pd.Series({c: s.to_timedelta64() for c, s in steps.items()}, dtype="m8[ns]")
+    other = positive & (diff != own_step.reindex(cid).to_numpy())
+    # A run of equal other steps: each such step equal to the previous one of the same meter
+    # (a gap gives one longer step between regular ones, never a run).
+    same = np.zeros(len(diff), dtype=bool)
+    same[1:] = other[1:] & other[:-1] & (diff[1:] == diff[:-1]) & (cid[1:] == cid[:-1])
+    mixed: list[str] = []
+    for start, stop in _runs(same):
+        if stop - start + 1 >= MIXED_RUN:
+            name = str(cid[start])
+            if not mixed or not mixed[-1].startswith(f"{name} ("):
+                mixed.append(f"{name} ({_minutes(steps[name])} and "
+                             f"{_minutes(pd.Timedelta(diff[start]))} min)")
+    if mixed:
+        raise InputError(f"meter data: {len(mixed)} meter(s) switch interval length within their "
+                         f"own readings: {_listed(mixed)}; give each interval its own meter ID")
+    if single:
+        raise InputError("meter data: cannot infer the interval length of meter(s) with a single "
+                         f"reading: {_listed(single)} (give --step-min)")
+    return steps
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    extra = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + extra
+
+
+def _minutes(step: pd.Timedelta) -> str:
+    return f"{step / pd.Timedelta(minutes=1):g}"
 
 
 def _screen_customer(rows: pd.DataFrame, step: pd.Timedelta, config: ScreeningConfig,
                      counts: dict[str, int]) -> tuple[pd.DataFrame, dict]:
     rows = rows.sort_values("timestamp", kind="stable")
     counts["rows"] = len(rows) + counts["bad_rows"]
-    years = range(rows["timestamp"].min().year, rows["timestamp"].max().year + 1)
-    transitions = [dst_transition_days(y, config.tz) for y in years]
+    transitions = _transitions(rows["timestamp"].min().year, rows["timestamp"].max().year,
+                               config.tz)
     ts = rows["timestamp"].to_numpy()
     values = rows["kwh"].to_numpy()
 
@@ -269,6 +306,12 @@ def _screen_customer(rows: pd.DataFrame, step: pd.Timedelta, config: ScreeningCo
             "completeness_pct": completeness, "status": status}
     clean = pd.DataFrame({"timestamp": grid.to_numpy(), "kwh": filled, "flag": flag.astype(str)})
     return clean, info
+
+
+@functools.lru_cache(maxsize=64)
+def _transitions(first_year: int, last_year: int, tz: str) -> tuple:
+    """DST transition days of the years (the same for every meter of a file: computed once)."""
+    return tuple(dst_transition_days(y, tz) for y in range(first_year, last_year + 1))
 
 
 def _stamp(day, hour: int) -> np.datetime64:

@@ -59,7 +59,55 @@ def simbench_load_profile_path() -> Path:
 
 def _cache_file() -> Path:
     root = Path(os.environ.get("GRIDFLEX_CACHE", Path.home() / ".cache" / "gridflex"))
-    return root / f"simbench-{importlib.metadata.version('simbench')}-class-load-profiles.npz"
+    # "naive": rows on the naive clock (a cache written before that was on the DST clock).
+    version = importlib.metadata.version("simbench")
+    return root / f"simbench-{version}-class-load-profiles-naive.npz"
+
+
+#: The hour of day the EU clock skips on the last Sunday of March (02:00 CET → 03:00 CEST).
+SKIPPED_HOUR = 2
+
+
+def on_naive_clock(stamps: pd.DatetimeIndex, values: np.ndarray, columns: list[str]
+                   ) -> pd.DataFrame:
+    """SimBench rows stamped on the German local clock → one row per quarter hour of 2016.
+
+    SimBench time stamps follow the wall clock with daylight saving time: on 27 March 2016 the
+    quarter hours 02:00–02:45 do not exist (the clock jumps from 02:00 CET to 03:00 CEST) and on
+    30 October they occur twice. gridflex simulates on a naive local clock with 24 h every day
+    (``docs/contracts.md``), so a table read row by row, or looked up by wall-clock stamp, would
+    shift every summer day by an hour or miss the skipped hour. Here every row is placed at its
+    wall-clock stamp, projected onto 2016 by month, day and time of day; of a repeated stamp the
+    first pass (summer time) is kept; the skipped quarter hours (hour `SKIPPED_HOUR` of a March
+    day) are interpolated linearly in time between 01:45 and 03:00. Any other stamp the table
+    lacks stays NaN for the caller to report.
+
+    Parameters
+    ----------
+    stamps
+        Wall-clock start time of each row (any year; Feb 29 needs a leap-year table).
+    values
+        Rows ``[row, column]``.
+    columns
+        Column names.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index: the 35,136 quarter hours of 2016 (naive clock); columns as given.
+    """
+    stamps = pd.DatetimeIndex(stamps)
+    projected = pd.to_datetime(stamps.strftime(f"{PROFILE_YEAR}-%m-%d %H:%M"), errors="coerce")
+    keep = ~projected.isna() & ~projected.duplicated(keep="first")
+    year = pd.date_range(f"{PROFILE_YEAR}-01-01", f"{PROFILE_YEAR + 1}-01-01", freq="15min",
+                         inclusive="left")
+    frame = pd.DataFrame(np.asarray(values, dtype=np.float64)[keep], index=projected[keep],
+                         columns=columns).reindex(year)
+    skipped = frame.isna().any(axis=1).to_numpy() & (year.month == 3) & (year.hour == SKIPPED_HOUR)
+    if skipped.any():
+        filled = frame.interpolate(method="time", limit_area="inside")
+        frame.iloc[skipped] = filled.iloc[skipped]
+    return frame
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,8 +117,9 @@ def standard_profiles() -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        Index: the 35,136 15-min start times of 2016 (local clock); columns: profile names
-        (``H0-A``, ``G1-B``, ``L2-M``, …); values: normalised active power (peak 1) [-].
+        Index: the 35,136 15-min start times of 2016 on the naive local clock (24 h every
+        day, see `on_naive_clock`); columns: profile names (``H0-A``, ``G1-B``, ``L2-M``, …);
+        values: normalised active power (peak 1) [-].
     """
     cache = _cache_file()
     if cache.is_file():
@@ -82,8 +131,10 @@ def standard_profiles() -> pd.DataFrame:
     wanted = [c for c in header if c.endswith("_pload") and c[0] in "HGL" and c[1].isdigit()]
     raw = pd.read_csv(path, sep=";", usecols=["time", *wanted])
     time = pd.to_datetime(raw["time"], format="%d.%m.%Y %H:%M")
-    frame = pd.DataFrame(raw[wanted].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(time),
-                         columns=[c.removesuffix("_pload") for c in wanted])
+    frame = on_naive_clock(pd.DatetimeIndex(time), raw[wanted].to_numpy(dtype=np.float64),
+                           [c.removesuffix("_pload") for c in wanted])
+    if frame.isna().to_numpy().any():
+        raise ValueError(f"{path}: profiles do not cover every quarter hour of {PROFILE_YEAR}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, values=frame.to_numpy(), time=frame.index.to_numpy(),

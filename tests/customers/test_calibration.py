@@ -48,7 +48,9 @@ def case():
     fitted = calibrate(meter, weather["temperature_c"].to_series(), config, bus=3)
     truth = population.to_dataframe()
     truth["realized_kwh_per_year"] = ds["p_kw"].mean("time").values * 8760.0
-    return truth, fitted.set_index("customer_id")
+    # IDs come back as text, exactly as the meter file would spell them.
+    assert fitted["customer_id"].tolist() == sorted(map(str, ds["customer"].values))
+    return truth, fitted.set_index(fitted["customer_id"].astype(np.int64))
 
 
 def test_heating_is_detected_and_sized(case):
@@ -96,7 +98,23 @@ def test_customer_without_enough_data_keeps_a_complete_row():
     rng = np.random.default_rng(0)
     good = pd.DataFrame({"customer_id": 1, "timestamp": time, "kwh": rng.uniform(0.05, 0.2, len(time))})
     sparse = pd.DataFrame({"customer_id": 2, "timestamp": time[:5], "kwh": 0.1})
-    fitted = calibrate(pd.concat([good, sparse]), bus={1: 4, 2: 5}).set_index("customer_id")
-    assert np.isfinite(fitted.loc[1, "annual_kwh"]) and np.isnan(fitted.loc[2, "annual_kwh"])
-    row = fitted.loc[2].drop(["annual_kwh", "fit_r2"])
-    assert row.notna().all() and fitted.loc[2, "bus"] == 5
+    fitted = calibrate(pd.concat([good, sparse]), bus={"1": 4, "2": 5}).set_index("customer_id")
+    assert np.isfinite(fitted.loc["1", "annual_kwh"]) and np.isnan(fitted.loc["2", "annual_kwh"])
+    row = fitted.loc["2"].drop(["annual_kwh", "fit_r2"])
+    assert row.notna().all() and fitted.loc["2", "bus"] == 5
+
+
+def test_hourly_and_quarter_hourly_customers_in_one_frame():
+    """Issue 20: an hourly meter beside 15-min ones keeps its own energy (was 4x)."""
+    time15 = pd.date_range("2016-02-01", periods=96 * 14, freq="15min")
+    time60 = pd.date_range("2016-02-01", periods=24 * 14, freq="60min")
+    rng = np.random.default_rng(1)
+    quarter = pd.DataFrame({"customer_id": "Q", "timestamp": time15,
+                            "kwh": rng.uniform(0.05, 0.2, len(time15))})
+    hourly = pd.DataFrame({"customer_id": "H", "timestamp": time60,
+                           "kwh": rng.uniform(0.8, 1.4, len(time60))})
+    fitted = calibrate(pd.concat([quarter, hourly])).set_index("customer_id")
+    for cid, part, step_h in (("Q", quarter, 0.25), ("H", hourly, 1.0)):
+        mean_kw = part["kwh"].mean() / step_h
+        # annual_kwh is the fitted base level; with no heating it is the mean load x 8760 h.
+        assert fitted.loc[cid, "annual_kwh"] == pytest.approx(mean_kw * 8760.0, rel=0.05), cid

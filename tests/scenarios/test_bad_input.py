@@ -9,6 +9,7 @@ traceback reaches the terminal, and that ``--debug`` does show one.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import subprocess
@@ -81,6 +82,18 @@ CASES: list[BadCase] = [
             overrides={"customers": {"count": -5}}),
     BadCase("wrong-type", ("time.days: Input should be a valid integer",),
             overrides={"time": {"days": "seven"}}),
+    BadCase("days-as-string", ("time.days: Input should be a valid integer",),
+            overrides={"time": {"days": "2"}}, command="check"),
+    BadCase("days-as-bool", ("time.days: Input should be a valid integer",),
+            overrides={"time": {"days": True}}, command="check"),
+    BadCase("share-as-string", ("customers.ev_share: Input should be a valid number",),
+            overrides={"customers": {"ev_share": "0.2"}}, command="check"),
+    BadCase("flag-as-int", ("limits.never_raise_peak: Input should be a valid boolean",),
+            overrides={"limits": {"never_raise_peak": 1}}, command="check"),
+    BadCase("start-year-2300", ("time.start: 2300-01-01 is outside the supported years 1900–2200",),
+            overrides={"time": {"start": dt.date(2300, 1, 1)}}),
+    BadCase("start-year-1", ("time.start: 0001-01-01 is outside the supported years",),
+            overrides={"time": {"start": dt.date(1, 1, 1)}}),
     BadCase("nan-budget", ("limits.budget_eur: Input should be greater than or equal to 0",),
             overrides={"limits": {"budget_eur": float("nan")}}),
     BadCase("bad-step", ("time.step_min: Input should be 5, 10, 15, 30 or 60",),
@@ -121,8 +134,8 @@ CASES: list[BadCase] = [
     BadCase("policy-excludes-status-quo",
             ("credit.policies.B.eligible_offers: must include the current tariff 'flat'",),
             overrides={"credit": {"policies": {**POLICIES_ALL, "B": {"eligible_offers": ["tou"]}}}}),
-    BadCase("policy-missing-tier", ("credit.policies: a policy is needed for every tier; missing D",),
-            overrides={"credit": {"policies": {t: {} for t in "ABC"}}}),
+    BadCase("policy-unknown-tier", ("credit.policies.E", "Input should be 'A', 'B', 'C' or 'D'"),
+            overrides={"credit": {"policies": {"E": {"deposit_eur": 10.0}}}}),
     # --- paths --------------------------------------------------------------------------------
     BadCase("path-escapes", ("weather.file: relative path '../weather.csv' escapes the scenario folder",),
             overrides={"weather": {"source": "file", "file": "../weather.csv"}}),
@@ -132,9 +145,13 @@ CASES: list[BadCase] = [
     BadCase("customers-file-missing", ("customers.file: file not found",), overrides=CUSTOMERS_FILE),
     # --- network ------------------------------------------------------------------------------
     BadCase("unknown-pandapower-net", ("network.source", "no_such_feeder"),
-            overrides={"network": {"source": "pandapower:no_such_feeder"}}, named_file=""),
+            overrides={"network": {"source": "pandapower:no_such_feeder"}}),
     BadCase("unknown-simbench-code", ("network.source", "1-LV-nowhere--0-sw"),
-            overrides={"network": {"source": "simbench:1-LV-nowhere--0-sw"}}, named_file=""),
+            overrides={"network": {"source": "simbench:1-LV-nowhere--0-sw"}}),
+    BadCase("unknown-country", ("time.country: no public-holiday calendar for 'XX'",),
+            overrides={"time": {"country": "XX"}}),
+    BadCase("unknown-country-check", ("time.country: no public-holiday calendar for 'QQ'",),
+            overrides={"time": {"country": "QQ"}}, command="check"),
     BadCase("net-json-not-pandapower", ("network.source", "is not a pandapower net"),
             overrides={"network": {"source": "file:net.json"}},
             files={"net.json": _data("net_not_pandapower.json")}, named_file="net.json"),
@@ -180,6 +197,20 @@ CASES: list[BadCase] = [
     BadCase("weather-too-short", ("covers", "but the simulation needs"), overrides=WEATHER_FILE,
             files={"weather.csv": weather_csv(start="2016-01-12 06:00", hours=6)},
             named_file="weather.csv"),
+]
+
+# --- unbalanced power flow (issue 21) -----------------------------------------------------------
+_PHASED = _data("customers_ok.csv").splitlines()
+CASES += [
+    BadCase("customers-bad-phase", ("line 3, column 'phase': 'd' is not a, b, c or abc",),
+            overrides=CUSTOMERS_FILE, named_file="customers.csv",
+            files={"customers.csv": "\n".join(
+                [_PHASED[0] + ",phase"] + [row + ("," + "adc"[i % 3]) for i, row in
+                                          enumerate(_PHASED[1:])]) + "\n"}),
+    BadCase("unbalanced-without-zero-sequence",
+            ("network: line 0 has no 'r0_ohm_per_km'", "zero-sequence"),
+            overrides={"network": {"source": "pandapower:cigre_lv", "phases": "unbalanced"}},
+            named_file=""),
 ]
 
 
@@ -345,11 +376,12 @@ def test_customers_row_with_extra_field_is_one_line(make_scenario, cli, tmp_path
     assert "customers.csv" in line and "line 3" in line
 
 
-def test_customer_id_beyond_int64_is_one_line(make_scenario, cli, tmp_path):
+def test_customer_id_beyond_int64_is_kept_as_text(make_scenario, cli, tmp_path):
+    # Issue 19: IDs are text; a number too large for int64 is an ID like any other.
     path = make_scenario(CUSTOMERS_FILE, files={"customers.csv": (
         "customer_id,bus,segment,annual_kwh\n9.3e18,12,residential,3200\n2,16,residential,4100\n"
     )})
-    result = cli.invoke(app, ["run", str(path), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1, result.stderr
-    line = _single_error_line(result.stderr)
-    assert "customers.csv, line 2, column 'customer_id'" in line
+    result = cli.invoke(app, ["customers", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    written = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer_id": str})
+    assert list(written["customer_id"]) == ["9.3e18", "2"]

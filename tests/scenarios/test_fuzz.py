@@ -5,7 +5,12 @@
 - random edits of valid customers and weather CSV files raise `InputError` or read cleanly;
 - random valid scenarios on the CIGRE LV feeder run end to end (exit 0);
 - the same seed gives an identical result Dataset; shuffling the rows of a customers CSV
-  changes nothing but the order.
+  changes nothing but the order;
+- (issue 20) any window of a supported year finds its SimBench generator rows across the clock
+  changes; edited payment histories (any encoding) read or raise `InputError` naming the file;
+  the scorecard fits or falls back on any book; an output folder holds the last command's
+  files and the planner's own; wrong types are refused naming the field; a start `check`
+  accepts has a calendar.
 
 CI runs a few examples each; ``pytest -m slow`` runs many more.
 """
@@ -492,3 +497,239 @@ def test_power_flow_that_never_converges_is_a_clear_solver_error(tmp_path):
     assert "customers.energy_scale" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+# --- issue 20: clock changes, credit books, output folders, strict types, start years -------
+
+FUZZ_SMALL = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def semiurb():
+    from sim.network import load_network
+
+    return load_network("simbench:1-LV-semiurb4--0-sw")
+
+
+def _factors_cover(net, start: dt.date, days: int, step_min: int) -> None:
+    from scenarios.feeder import _profile_factors, simulation_time
+    from scenarios.schema import TimeConfig
+
+    time = simulation_time(TimeConfig(start=start, days=days, step_min=step_min, design_days=1))
+    factors = _profile_factors(net.profiles["renewables"], net.sgen["profile"], time)
+    assert factors.shape == (len(time), len(net.sgen))
+    assert np.isfinite(factors).all() and (factors >= 0).all()
+
+
+WINDOWS = dict(start=st.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31)),
+               days=st.integers(1, 366), step_min=st.sampled_from([5, 15, 60]))
+
+
+@FUZZ_SMALL
+@given(**WINDOWS)
+def test_any_window_reads_simbench_generator_profiles(semiurb, start, days, step_min):
+    """Every window of every supported year, across both clock changes, finds its rows."""
+    _factors_cover(semiurb, start, min(days, 40) if step_min == 5 else days, step_min)
+
+
+@pytest.mark.slow
+@CHECK_SLOW
+@given(**WINDOWS)
+def test_any_window_reads_simbench_generator_profiles_many(semiurb, start, days, step_min):
+    _factors_cover(semiurb, start, days, step_min)
+
+
+def _history_base() -> str:
+    rows = ["customer_id,month,bill_eur,paid_eur,days_late"]
+    for k, month in enumerate(pd.period_range("2014-01", periods=14, freq="M")):
+        for i in (1, 2, 3):
+            late = (i + k) % 4 == 0
+            rows.append(f"{i},{month},80.00,{40.0 if late else 80.0:.2f},{20 if late else 0}")
+    return "\n".join(rows) + "\n"
+
+
+HISTORY_OK = _history_base()
+ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "latin-1", "cp1252"])
+
+
+@st.composite
+def history_files(draw: st.DrawFn) -> bytes:
+    text = draw(csv_edits(HISTORY_OK))
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(text)))
+        text = text[:cut] + draw(st.sampled_from(["é", "\x00", "\r", ";", ",,", "\n\n", ""])) + text[cut:]
+    try:
+        return text.encode(draw(ENCODINGS))
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _read_history(raw: bytes) -> None:
+    from customers.payment_history import read_payment_history_csv
+
+    population = xr.Dataset(coords={"customer": np.array([1, 2, 3], dtype=np.int64)})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "history.csv"
+        path.write_bytes(raw)
+        try:
+            history = read_payment_history_csv(path, population)
+        except InputError as error:
+            first = str(error).splitlines()[0]
+            assert first.startswith(str(path)) and len(first) > len(str(path)) + 2, first
+            return
+        assert history.sizes["customer"] == 3
+        for name in ("bill_eur", "paid_eur", "balance_eur", "days_late"):
+            assert np.isfinite(history[name].values).all(), name
+
+
+@FUZZ_SMALL
+@given(history_files())
+def test_payment_history_edits_read_or_raise_input_error(raw):
+    _read_history(raw)
+
+
+@pytest.mark.slow
+@CHECK_SLOW
+@given(history_files())
+def test_payment_history_edits_read_or_raise_input_error_many(raw):
+    _read_history(raw)
+
+
+@st.composite
+def credit_books(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows with constant, near-constant or random columns; bad flags of any mix."""
+    rows = draw(st.integers(2, 60))
+    columns = []
+    for _ in range(8):
+        kind = draw(st.sampled_from(["constant", "binary", "random"]))
+        if kind == "constant":
+            columns.append(np.full(rows, draw(st.floats(0, 100))))
+        else:
+            values = draw(st.lists(st.floats(0, 100) if kind == "random" else st.sampled_from([0.0, 1.0]),
+                                   min_size=rows, max_size=rows))
+            columns.append(np.asarray(values))
+    bad = np.asarray(draw(st.lists(st.booleans(), min_size=rows, max_size=rows)))
+    return np.column_stack(columns), bad
+
+
+@FUZZ_SMALL
+@given(credit_books())
+def test_scorecard_fits_or_falls_back_on_any_book(book):
+    from customers.credit import fit_scorecard
+
+    X, bad = book
+    card = fit_scorecard(X, bad)
+    score = card.score(X)
+    assert np.isfinite(score).all()
+    if card.fallback:
+        assert card.features == () and np.ptp(score) == 0.0
+    else:
+        assert card.features
+
+
+@st.composite
+def output_histories(draw: st.DrawFn) -> tuple[list[set[str]], set[str]]:
+    names = st.sampled_from(["result.nc", "report.html", "run.json", "offers_by_tier.png",
+                             "feeder_load.png", "customers.nc", "pareto_cost.nc", "tiers.csv"])
+    runs = draw(st.lists(st.sets(names, min_size=1, max_size=5), min_size=1, max_size=4))
+    own = draw(st.sets(st.sampled_from(["notes.txt", "my.png", "input.csv"]), max_size=2))
+    return runs, own
+
+
+@FUZZ_SMALL
+@given(output_histories())
+def test_output_folder_holds_the_last_runs_files_and_the_users(history):
+    from scenarios.outputs import MANIFEST, staged_output
+
+    runs, own = history
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        out.mkdir()
+        for name in own:
+            (out / name).write_text("the planner's")
+        for files in runs:
+            with staged_output(out) as staging:
+                for name in files:
+                    (staging / name).write_text("run")
+        left = {p.name for p in out.iterdir()}
+        assert left == runs[-1] | own | {MANIFEST}
+        assert all((out / name).read_text() == "the planner's" for name in own - runs[-1])
+        assert [p.name for p in Path(folder).iterdir()] == ["out"]  # no staging folder left
+
+
+NUMBER_OR_FLAG_PATHS = [
+    path for path in _leaf_paths(TINY_SCENARIO)
+    if len(path) == 2 and isinstance(TINY_SCENARIO.get(path[0]), dict)
+    and isinstance(TINY_SCENARIO[path[0]].get(path[1]), int | float)
+] + [("limits", "never_raise_peak"), ("customers", "size_to_network"), ("seed",)]
+
+
+def _base_value(path: tuple) -> Any:
+    node: Any = TINY_SCENARIO
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+@FUZZ_SMALL
+@given(path=st.sampled_from(NUMBER_OR_FLAG_PATHS), style=st.sampled_from(["string", "flip"]))
+def test_wrong_types_are_refused_naming_the_field(path, style):
+    """A number written as a string, a flag as a number or a number as a flag is refused."""
+    base = _base_value(path)
+    if path in (("limits", "never_raise_peak"), ("customers", "size_to_network")):
+        value: Any = "true" if style == "string" else 1
+    elif style == "string":
+        value = str(base if base is not None else 1)
+    else:
+        value = True
+    data = copy.deepcopy(TINY_SCENARIO)
+    _set(data, path, value, delete=False)
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "typed.toml"
+        file.write_text(to_toml(data), encoding="utf-8")
+        result = RUNNER.invoke(app, ["check", str(file)])
+    assert result.exit_code == 1, (path, value)
+    assert f"{file}: {'.'.join(map(str, path))}: Input should be " in result.stderr
+
+
+@FUZZ_SMALL
+@given(start=st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)), days=st.integers(1, 366))
+def test_a_start_that_check_accepts_has_a_calendar(start, days):
+    """What `check` accepts, the calendar, weather and credit history can handle."""
+    from customers.payment_history import history_months
+    from scenarios.feeder import simulation_time
+    from sim.calendar import day_types
+    from sim.weather import build_weather
+
+    data = merge(TINY_SCENARIO, {"time": {"start": start, "days": days}})
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "start.toml"
+        file.write_text(to_toml(data), encoding="utf-8")
+        result = RUNNER.invoke(app, ["check", str(file)])
+        _assert_clean_outcome(result, start)
+        if result.exit_code != 0:
+            assert "time.start" in result.stderr
+            return
+        scenario = load_scenario(file)
+    time = simulation_time(scenario.time)
+    assert len(day_types(time, scenario.time.country)) == len(time)
+    assert len(history_months(np.datetime64(scenario.time.start), 60)) == 60
+    weather = build_weather(scenario.weather, time[:48], seed=1, base_dir=Path("."))
+    assert np.isfinite(weather["temperature_c"].values).all()
+
+
+@FUZZ_SMALL
+@given(country=st.one_of(st.text(min_size=2, max_size=3),
+                         st.sampled_from(["DE", "de", "FR", "US", "XX", "QQ", "GB", "UK"])))
+def test_any_country_is_checked_by_check(country):
+    """`check` accepts a country only when the run will find its holiday calendar."""
+    from sim.calendar import holiday_dates
+
+    data = merge(TINY_SCENARIO, {"time": {"country": country}})
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "country.toml"
+        file.write_text(to_toml(data), encoding="utf-8")
+        result = RUNNER.invoke(app, ["check", str(file)])
+    _assert_clean_outcome(result, country)
+    if result.exit_code == 0:
+        assert holiday_dates(country, [2016]) is not None

@@ -11,7 +11,7 @@ import pytest
 from scenarios.errors import InputError
 from scenarios.schema import WeatherConfig
 from sim.profiles import simulate_profiles
-from sim.quality import REPORT_COUNTS, ScreeningConfig, screen_meter_data
+from sim.quality import REPORT_COUNTS, UNATTRIBUTED, ScreeningConfig, screen_meter_data
 from sim.weather import build_weather
 from tests.sim.population_factory import make_population
 
@@ -49,8 +49,17 @@ def truth():
     return _true_series()
 
 
+ID_STYLES = {"numeric": str, "text": lambda cid: f"MTR-{cid:06d}", "zeros": lambda cid: f"{cid:04d}"}
+
+
+@pytest.fixture(scope="module", params=sorted(ID_STYLES))
+def name(request):
+    """The meter ID of customer ``cid`` in each ID style: the screening must not care."""
+    return ID_STYLES[request.param]
+
+
 @pytest.fixture(scope="module")
-def screened(truth, tmp_path_factory):
+def screened(truth, name, tmp_path_factory):
     rows: list[tuple] = []
     for cid, series in truth.items():
         if cid == 8:  # logged in UTC with explicit offsets
@@ -90,9 +99,10 @@ def screened(truth, tmp_path_factory):
         frame.loc[where(6, s.isoformat()), "kwh"] = "0.1234"
     frame.loc[where(7, "2016-03-25T06:00:00"), "timestamp"] = "2016-13-45 99:99"
     frame.loc[where(7, "2016-03-25T07:00:00"), "kwh"] = "n/a"
-    frame.loc[where(7, "2016-03-25T08:00:00"), "customer_id"] = "abc"
+    frame.loc[where(7, "2016-03-25T08:00:00"), "customer_id"] = " "
     frame = pd.concat([frame.drop(index=drop), dup, conflict], ignore_index=True)
     frame = frame.sample(frac=1.0, random_state=1)  # order must not matter
+    frame["customer_id"] = [name(int(c)) if c.strip() else c for c in frame["customer_id"]]
     path = tmp_path_factory.mktemp("meter") / "meter.csv"
     frame.to_csv(path, index=False)
     clean, report = screen_meter_data(path, ScreeningConfig(tz="Europe/Berlin"))
@@ -106,24 +116,24 @@ EXPECTED = {
     4: {"negative": 1, "impossible": 1, "repaired_steps": 2},
     5: {"spikes": 1, "repaired_steps": 1},
     6: {"stuck_steps": 20, "long_gaps": 1, "long_gap_steps": 20},
-    7: {"bad_rows": 2, "missing_steps": 3, "repaired_steps": 3},  # the "abc" row goes to -1
+    7: {"bad_rows": 2, "missing_steps": 3, "repaired_steps": 3},  # the blank-id row: "(none)"
 }
 EXPECTED_ROWS_FREE = ("tz_converted", "dst_filled", "dst_merged", "dst_clock_corrected", "rows")
 
 
 @pytest.mark.parametrize("cid", sorted(EXPECTED))
-def test_every_injected_fault_is_found(screened, cid):
+def test_every_injected_fault_is_found(screened, name, cid):
     _, report = screened
-    row = report.loc[cid]
+    row = report.loc[name(cid)]
     for name in REPORT_COUNTS:
         if name in EXPECTED_ROWS_FREE:
             continue
         assert row[name] == EXPECTED[cid].get(name, 0), (cid, name, row[name])
 
 
-def test_clean_customer_has_no_findings(screened):
+def test_clean_customer_has_no_findings(screened, name):
     _, report = screened
-    row = report.loc[10]
+    row = report.loc[name(10)]
     assert row["status"] == "ok"
     assert row["dst_filled"] == 4 and row["dst_merged"] == 4
     for name in REPORT_COUNTS:
@@ -133,29 +143,37 @@ def test_clean_customer_has_no_findings(screened):
 
 def test_unattributed_rows_are_reported(screened):
     _, report = screened
-    assert report.loc[-1, "bad_rows"] == 1
+    assert report.loc[UNATTRIBUTED, "bad_rows"] == 1
 
 
-def test_time_zone_and_dst_faults(screened, truth):
+def test_ids_are_kept_as_written(screened, name):
     clean, report = screened
-    assert report.loc[8, "tz_converted"] > 0 and report.loc[8, "status"] == "ok"
-    assert report.loc[9, "dst_clock_corrected"] > 0
+    want = {name(cid) for cid in range(1, CUSTOMERS + 1)}
+    assert set(clean["customer_id"]) == want
+    assert set(report.index) == want | {UNATTRIBUTED}
+
+
+def test_time_zone_and_dst_faults(screened, truth, name):
+    clean, report = screened
+    assert report.loc[name(8), "tz_converted"] > 0 and report.loc[name(8), "status"] == "ok"
+    assert report.loc[name(9), "dst_clock_corrected"] > 0
     for cid in (8, 9):
-        got = clean[clean.customer_id == cid].set_index("timestamp")["kwh"]
+        got = clean[clean.customer_id == name(cid)].set_index("timestamp")["kwh"]
         want = truth[cid].reindex(got.index)
-        ok = clean[clean.customer_id == cid].set_index("timestamp")["flag"] == "ok"
+        ok = clean[clean.customer_id == name(cid)].set_index("timestamp")["flag"] == "ok"
         np.testing.assert_allclose(got[ok], want[ok], atol=1e-4)
 
 
-def test_repairs_are_marked_and_values_restored(screened, truth):
+def test_repairs_are_marked_and_values_restored(screened, truth, name):
     clean, report = screened
-    c1 = clean[clean.customer_id == 1].set_index("timestamp")
+    c1 = clean[clean.customer_id == name(1)].set_index("timestamp")
     assert (c1.loc["2016-03-25 10:00":"2016-03-25 10:30", "flag"] == "repaired").all()
-    c2 = clean[clean.customer_id == 2].set_index("timestamp")
+    c2 = clean[clean.customer_id == name(2)].set_index("timestamp")
     assert c2.loc["2016-03-29", "kwh"].isna().all() and (c2.loc["2016-03-29", "flag"] == "gap").all()
-    c5 = clean[clean.customer_id == 5].set_index("timestamp")
+    c5 = clean[clean.customer_id == name(5)].set_index("timestamp")
     assert c5.loc["2016-03-26 03:00", "kwh"] < 1.0
-    assert report.loc[2, "status"] == "incomplete" and report.loc[4, "status"] == "repaired"
+    assert report.loc[name(2), "status"] == "incomplete"
+    assert report.loc[name(4), "status"] == "repaired"
     # Every clean series sits on a regular 15-min grid.
     for _, part in clean.groupby("customer_id"):
         assert (np.diff(part["timestamp"].to_numpy()) == np.timedelta64(15, "m")).all()

@@ -1,0 +1,37 @@
+"""`gridflex credit fit`: fit and validate the scorecard on a utility's whole payment book."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from scenarios.outputs import staged_output
+
+
+def fit_credit_book_file(history_file: Path, out: Path, *, today: dt.date | None = None,
+                         seed: int = 0) -> str:
+    """Read the book, fit, validate out of time, write the scorecard JSON and a calibration CSV
+    beside it (``<out stem>_calibration.csv``); return the validation summary."""
+    from customers.credit_book import fit_book, read_book_csv, scorecard_json
+
+    history = read_book_csv(history_file, today=today)
+    fit = fit_book(history, name=str(history_file), seed=seed)
+    calibration = out.with_name(f"{out.stem}_calibration.csv")
+    with staged_output(out.parent) as staging:
+        (staging / out.name).write_text(scorecard_json(fit, str(history_file)), encoding="utf-8")
+        fit.calibration.to_csv(staging / calibration.name, index=False, float_format="%.6g")
+    m = fit.metrics
+    overlap = (f" (outcome windows overlap the hold-out by {m['outcome_overlap_months']} months)"
+               if m["outcome_overlap_months"] else "")
+    return "\n".join([
+        f"{history_file}: {m['customers']:,} customers over {m['months']} months, "
+        f"{m['customers_in_arrears']:,} ever in serious arrears",
+        f"fitted on {m['train_rows']:,} customer-months ({m['train_bad']:,} bad); held out "
+        f"{m['holdout_month']}: {m['holdout_rows']:,} customers ({m['holdout_bad']:,} bad){overlap}",
+        f"hold-out AUC {m['auc']:.3f} (95 % bootstrap {m['auc_low']:.3f}-{m['auc_high']:.3f}), "
+        f"KS {m['ks']:.3f}, Gini {m['gini']:.3f}",
+        f"scores: {m['distinct_scores']:,} distinct; the largest group sharing one score holds "
+        f"{m['largest_tie_share']:.1%} of customers",
+        "features: " + ", ".join(fit.card.card.features),
+        f"wrote {out} and {calibration}",
+    ])
