@@ -307,3 +307,47 @@ def draw_performance(uniform_a: np.ndarray, uniform_b: np.ndarray, config: Respo
     """Delivered share per event from two uniforms (Box–Muller), N(mean, sd) clipped to [0, 1]."""
     z = np.sqrt(-2.0 * np.log(uniform_a)) * np.cos(2.0 * np.pi * uniform_b)
     return np.clip(config.performance_mean + config.performance_sd * z, 0.0, 1.0)
+
+
+def expected_event_performance(blocks: int, max_events: int, config: ResponseConfig
+                               ) -> np.ndarray:
+    """Expected delivered share of each called event block ``b`` of a contract [-].
+
+    The expectation of `draw_event_performance`: ``E[perf_b·active_b] = E[clip(X,0,1)]·S_b``
+    for ``b < max_events`` (performance and opting out are independent draws) and 0 beyond the
+    contract's events. `curtail` is linear in the performance, so the expected load after the
+    events is `curtail` with this share — exact, no sampling.
+    """
+    survival = event_survival(max(blocks, 1), config.fatigue_per_event)[:blocks]
+    return expected_performance(config) * survival * (np.arange(blocks) < max_events)
+
+
+def draw_event_performance(
+    opt_out_uniform: np.ndarray, performance_a: np.ndarray, performance_b: np.ndarray,
+    max_events: int, config: ResponseConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of each customer's delivered share per called event block [-].
+
+    Before block ``b`` a customer still taking part opts out for good with probability
+    `opt_out_probability` ``(b)``; a customer taking part delivers a N(mean, sd) share clipped to
+    [0, 1] (`draw_performance`); blocks past ``max_events`` deliver nothing.
+
+    Parameters
+    ----------
+    opt_out_uniform, performance_a, performance_b
+        ``[customer, block]`` uniforms on (0, 1).
+
+    Returns
+    -------
+    (performance [customer, block], events taken part in [customer])
+    """
+    n, blocks = opt_out_uniform.shape
+    perf = np.zeros((n, blocks))
+    active = np.ones(n, dtype=bool)
+    called = np.zeros(n)
+    for b in range(min(blocks, max_events)):
+        active &= opt_out_uniform[:, b] >= opt_out_probability(b, config.fatigue_per_event)
+        perf[:, b] = np.where(active, draw_performance(performance_a[:, b], performance_b[:, b],
+                                                       config), 0.0)
+        called += active
+    return perf, called

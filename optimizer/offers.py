@@ -28,11 +28,10 @@ from customers.population import keyed_uniform
 from customers.response import (
     acceptance_probability,
     curtail,
-    draw_performance,
+    draw_event_performance,
     event_blocks,
     event_survival,
-    expected_performance,
-    opt_out_probability,
+    expected_event_performance,
     price_segments,
     step_days,
     step_hours,
@@ -202,11 +201,72 @@ def _policy_arrays(scenario: Scenario, tier: np.ndarray) -> tuple[np.ndarray, ..
     return cap, deposit, pfp
 
 
+def contract_events(scenario: Scenario, events: np.ndarray, step_h: float) -> np.ndarray:
+    """Each contract's own event steps ``[contract, time]`` (contracts in menu order).
+
+    ``events`` is either ``[contract, time]`` already (the dispatch's calls per contract) or
+    ``[time]`` event windows, each contract then curtailing the central ``event_h`` of every
+    window (`customers.response.trim_events`).
+    """
+    events = np.asarray(events, dtype=bool)
+    contracts = scenario.offers.curtailment
+    if events.ndim == 2:
+        if events.shape[0] != len(contracts):
+            raise InputError(f"events has {events.shape[0]} contract rows, the menu "
+                             f"{len(contracts)} contracts")
+        return events
+    return np.array([trim_events(events, max(1, round(c.event_h / step_h))) for c in contracts],
+                    dtype=bool).reshape(len(contracts), len(events))
+
+
+class _Response(NamedTuple):
+    """An accepted offer's effect on a group of customers over the window."""
+
+    net_kw: np.ndarray        # [n, T] net load after the tariff and the events [kW]
+    tariff_kw: np.ndarray     # [n, T] net load after the tariff only [kW]
+    delivered_kw: np.ndarray  # [n, T] curtailment delivered [kW]
+    price: np.ndarray         # [T] energy price of the offer's tariff [EUR/kWh]
+    shifted: np.ndarray       # [n] share of energy moved by the tariff [-]
+
+
+def _tariff_response(window: _Window, tariff: Tariff, p: np.ndarray, pv: np.ndarray,
+                     flex: np.ndarray, scale: np.ndarray, scenario: Scenario):
+    """Net load, flexible load, prices and shifted share under ``tariff`` (one definition)."""
+    gross = np.maximum(p + pv, 0.0)
+    g, price = window.respond(gross, tariff, scale, scenario)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flex_t = np.minimum(np.where(gross > 0, flex * g / gross, 0.0), g)
+    shifted = 0.5 * np.abs(g - gross).sum(axis=1) / np.maximum(gross.sum(axis=1), 1e-9)
+    return g - pv, flex_t, price, shifted
+
+
+def _respond(tariffed, contract: CurtailmentContract | None, own: np.ndarray | None,
+             performance: np.ndarray | None, scenario: Scenario, step_h: float) -> _Response:
+    """The one behaviour model: the tariff response, then the contract's called events with the
+    given delivered share per block (drawn in the replay, its expectation in the optimizer)."""
+    net_t, flex_t, price, shifted = tariffed
+    if contract is None or own is None or not own.any():
+        return _Response(net_t, net_t, np.zeros_like(net_t), price, shifted)
+    cfg = scenario.response
+    after, delivered = curtail(net_t, flex_t, np.full(len(net_t), contract.kw), own, performance,
+                               cfg.rebound_share, int(round(cfg.rebound_h / step_h)))
+    return _Response(after, net_t, delivered, price, shifted)
+
+
+def _season_factor(blocks: int, max_events: int, cfg) -> float:
+    """Season's expected participating events over the window's [-]: window delivery × this is
+    the season's (the window is a sample of the season; each contract's events last it)."""
+    survival = event_survival(max(blocks, max_events, 1), cfg.fatigue_per_event)
+    window = float(survival[:min(blocks, max_events)].sum())
+    return float(survival[:max_events].sum()) / window if window > 0 else 0.0
+
+
 def build_offer_problem(
     scenario: Scenario,
     population: xr.Dataset,
     profiles: xr.Dataset,
     design: xr.Dataset,
+    events: np.ndarray | None = None,
 ) -> OfferProblem:
     """Per customer × offer expectations over the design steps.
 
@@ -227,6 +287,11 @@ def build_offer_problem(
         (share of the customer's load through each trafo, default 1 for a single trafo) and
         ``trafo_limit_kw[trafo]`` or ``trafo_sn_kva[trafo]``; attr ``season_scale`` (how many
         windows make a season, default 1).
+    events
+        The steps each contract is called over the whole window ``[contract, time]`` (the
+        dispatch), or ``[time]`` event windows; default: the design's ``event`` steps.
+        The expected change is computed over the whole window with exactly the events the
+        replay calls (`replay_offers`), then read at the design steps.
     """
     _require(population)
     items = menu_items(scenario)
@@ -235,12 +300,13 @@ def build_offer_problem(
     index = profiles.get_index("time").get_indexer(design["time"].values)
     if (index < 0).any():
         raise InputError("design steps are not all in the simulated window")
-    event = design["event"].values.astype(bool)
-    blocks = max(len(event_blocks(event)), 1)
-    rebound_steps = int(round(scenario.response.rebound_h / window.step_h))
+    if events is None:
+        events = np.zeros(profiles.sizes["time"], dtype=bool)
+        events[index[design["event"].values.astype(bool)]] = True
+    own_events = contract_events(scenario, events, window.step_h)
+    contract_pos = {c.name: j for j, c in enumerate(scenario.offers.curtailment)}
     n, k, t = population.sizes["customer"], len(items), len(index)
     cfg = scenario.response
-    performance = expected_performance(cfg)
 
     tier = population["tier"].values
     p_arrears = population["arrears_probability"].values
@@ -266,7 +332,6 @@ def build_offer_problem(
         net = p_all[part].values.astype(np.float64)
         pv = pv_all[part].values.astype(np.float64)
         flex = flex_all[part].values.astype(np.float64)
-        gross = np.maximum(net + pv, 0.0)
         b0 = window.bill(net, window.current, window.current_price)
         base_bill[part] = b0
         net0_design = net[:, index]
@@ -275,56 +340,48 @@ def build_offer_problem(
             if j == 0:
                 continue
             if item.tariff.name not in tariff_cache:
-                g, price = window.respond(gross, item.tariff, scale[part], scenario)
-                net_t = g - pv
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    flex_t = np.minimum(np.where(gross > 0, flex * g / gross, 0.0), g)
-                shifted = 0.5 * np.abs(g - gross).sum(axis=1) / np.maximum(gross.sum(axis=1), 1e-9)
-                bill_t = window.bill(net_t, item.tariff, price)
-                tariff_cache[item.tariff.name] = (net_t[:, index], flex_t[:, index], price[index],
-                                                  shifted, bill_t)
-            net_d, flex_d, price_d, shifted, bill_t = tariff_cache[item.tariff.name]
+                tariff_cache[item.tariff.name] = _tariff_response(
+                    window, item.tariff, net, pv, flex, scale[part], scenario)
+            tariffed = tariff_cache[item.tariff.name]
+            c = item.contract
+            own = perf = None
+            if c is not None:
+                own = own_events[contract_pos[c.name]]
+                blocks = len(event_blocks(own))
+                perf = np.broadcast_to(expected_event_performance(blocks, c.max_events, cfg),
+                                       (len(net), blocks))
+            r = _respond(tariffed, c, own, perf, scenario, window.step_h)
+            bill_t = window.bill(r.tariff_kw, item.tariff, r.price)
             bill_season = (bill_t - b0) * season
-            after = net_d
-            curtailed_kwh = np.zeros(len(net_d))
-            cut_share = np.zeros(len(net_d))
-            events = np.zeros(len(net_d))
-            upfront = np.zeros(len(net_d))
-            if item.contract is not None:
-                c = item.contract
-                own = trim_events(event, max(1, round(c.event_h / window.step_h)))
-                # Design block b is the window's b-th event: mean performance × P(no opt-out yet).
-                survival = event_survival(max(blocks, c.max_events), cfg.fatigue_per_event)
-                design_perf = performance * survival[:blocks] * (np.arange(blocks) < c.max_events)
-                perf = np.broadcast_to(design_perf, (len(net_d), blocks))
-                after, delivered = curtail(net_d, flex_d, np.full(len(net_d), c.kw), own, perf,
-                                           cfg.rebound_share, rebound_steps)
-                # Season: per-event delivery at full performance × Σ_b E[perf]·S_b.
-                season_events = performance * survival[:c.max_events].sum()
-                unit = max(float(design_perf.sum()), 1e-12)
-                curtailed_kwh = delivered.sum(axis=1) * window.step_h / unit * season_events
-                money = (np.maximum(after, 0.0) - np.maximum(net_d, 0.0)) @ price_d * window.step_h
-                bill_season = bill_season + money / unit * season_events
-                load_at_events = np.maximum(net_d[:, own], 0.0).sum(axis=1)
-                cut_share = delivered[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
-                events = np.full(len(net_d), float(c.max_events))
+            curtailed_kwh = np.zeros(len(net))
+            cut_share = np.zeros(len(net))
+            events_n = np.zeros(len(net))
+            upfront = np.zeros(len(net))
+            incentive_accept = np.zeros(len(net))
+            if c is not None:
+                factor = _season_factor(len(event_blocks(own)), c.max_events, cfg)
+                curtailed_kwh = r.delivered_kw.sum(axis=1) * window.step_h * factor
+                money = (np.maximum(r.net_kw, 0.0) - np.maximum(r.tariff_kw, 0.0)) @ r.price
+                bill_season = bill_season + money * window.step_h * factor
+                # Not called in this window: no delivery, no discomfort counted here.
+                load_at_events = np.maximum(r.tariff_kw[:, own], 0.0).sum(axis=1)
+                cut_share = r.delivered_kw[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
+                events_n = np.full(len(net), float(c.max_events))
                 upfront = np.where(pfp[part], 0.0, np.minimum(c.incentive_eur, cap[part]))
                 incentive_accept = upfront + c.payment_eur_per_kwh * curtailed_kwh
-            else:
-                incentive_accept = np.zeros(len(net_d))
-            discomfort = shifted + cut_share * events / np.maximum(comfort[part], 1)
+            discomfort = r.shifted + cut_share * events_n / np.maximum(comfort[part], 1)
             a = acceptance_probability(-bill_season + incentive_accept, discomfort, before[part],
                                        tier[part], scenario.response, deposit_eur=deposit[part])
             acceptance[part, j] = a
-            delta[part, j, :] = a[:, None] * (after - net0_design)
+            delta[part, j, :] = a[:, None] * (r.net_kw[:, index] - net0_design)
             incentive[part, j] = a * incentive_accept
             bill_change[part, j] = a * bill_season
             season_bill = b0 * season + bill_season
             at_risk_accept[part, j] = upfront + _bill_at_risk(season_bill, window.months * season)
             relative = bill_season / np.maximum(b0 * season, 1e-9)
             raw[part, j, FACTORS.index("bill_change")] = relative
-            raw[part, j, FACTORS.index("discomfort")] = shifted + cut_share
-            raw[part, j, FACTORS.index("event_excess")] = event_excess(events, comfort[part])
+            raw[part, j, FACTORS.index("discomfort")] = r.shifted + cut_share
+            raw[part, j, FACTORS.index("event_excess")] = event_excess(events_n, comfort[part])
     raw[:, :, FACTORS.index("voltage_quality")] = voltage[:, None]
     burden = raw[:, :, FACTORS.index("bill_change")] + raw[:, :, FACTORS.index("discomfort")]
     raw[:, :, FACTORS.index("fairness")] = fairness(burden, population["segment"].values)
@@ -372,6 +429,61 @@ def build_offer_problem(
     )
 
 
+def expected_offer_load(
+    scenario: Scenario,
+    population: xr.Dataset,
+    profiles: xr.Dataset,
+    choice: np.ndarray,
+    acceptance: np.ndarray,
+    events: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plan's expectation of the chosen offers over the whole window.
+
+    The same response as `build_offer_problem` and `replay_offers` (`_respond` with the
+    expected delivered share per event): customer ``i`` with acceptance ``a_i`` and accepted
+    load change ``c_i[t]`` has expected change ``a_i·c_i[t]`` and, from the acceptance draw,
+    variance ``a_i(1 − a_i)·c_i[t]²`` (the performance draws' own spread is left out).
+
+    Returns
+    -------
+    (expected net load [customer, time] [kW], Σ_i expected change [time] [kW],
+    Σ_i variance of the change [time] [kW²])
+    """
+    items = menu_items(scenario)
+    choice = np.asarray(choice, dtype=np.int64)
+    window = _Window.of(scenario, profiles)
+    own_events = contract_events(scenario, events, window.step_h)
+    contract_pos = {c.name: j for j, c in enumerate(scenario.offers.curtailment)}
+    scale = population["elasticity_scale"].values
+    p = profiles["p_kw"].transpose("customer", "time").values.astype(np.float64)
+    pv = profiles["pv_kw"].transpose("customer", "time").values.astype(np.float64)
+    flex = profiles["flexible_kw"].transpose("customer", "time").values.astype(np.float64)
+    expected = p.copy()
+    mean = np.zeros(p.shape[1])
+    variance = np.zeros(p.shape[1])
+    for k in np.unique(choice[choice > 0]).tolist():
+        item = items[k]
+        rows = np.flatnonzero(choice == k)
+        for part in _chunks(len(rows), p.shape[1]):
+            r_ = rows[part]
+            tariffed = _tariff_response(window, item.tariff, p[r_], pv[r_], flex[r_], scale[r_],
+                                        scenario)
+            c = item.contract
+            own = perf = None
+            if c is not None:
+                own = own_events[contract_pos[c.name]]
+                blocks = len(event_blocks(own))
+                perf = np.broadcast_to(
+                    expected_event_performance(blocks, c.max_events, scenario.response),
+                    (len(r_), blocks))
+            change = _respond(tariffed, c, own, perf, scenario, window.step_h).net_kw - p[r_]
+            a = np.asarray(acceptance, dtype=np.float64)[r_][:, None]
+            expected[r_] += a * change
+            mean += (a * change).sum(axis=0)
+            variance += (a * (1.0 - a) * change**2).sum(axis=0)
+    return expected, mean, variance
+
+
 def _bill_at_risk(season_bill: np.ndarray, season_months: float) -> np.ndarray:
     """Bills of the arrears window that would be written off [EUR]."""
     share = min(ARREARS_WINDOW_MONTHS / max(season_months, 1e-9), 1.0)
@@ -400,6 +512,20 @@ def _trafo_arrays(design: xr.Dataset, scenario: Scenario, n: int):
 
 
 # ----------------------------------------------------------------------------- replay
+def _block_uniforms(seed: int, ids: np.ndarray, draw: int, blocks: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[customer, block]`` uniforms for opting out and the two performance draws, keyed by
+    (seed, draw, customer id, block) so a customer's outcome never depends on the others."""
+    def stack(key: str, *extra: int) -> np.ndarray:
+        out = np.empty((len(ids), blocks))
+        for b in range(blocks):
+            out[:, b] = keyed_uniform(seed, key, ids, draw, b, *extra)
+        return out
+
+    return (stack("replay-optout"), stack("replay-performance", 0),
+            stack("replay-performance", 1))
+
+
 class Replay(NamedTuple):
     """One Monte-Carlo draw of the chosen offers."""
 
@@ -459,9 +585,8 @@ def replay_offers(
             or (choice >= len(items)).any():
         raise InputError("choice must hold one valid offer index per customer")
     window = _Window.of(scenario, profiles)
-    events = np.asarray(events, dtype=bool)
-    blocks = event_blocks(events)
-    rebound_steps = int(round(scenario.response.rebound_h / window.step_h))
+    own_events = contract_events(scenario, events, window.step_h)
+    contract_pos = {c.name: j for j, c in enumerate(scenario.offers.curtailment)}
     ids = population["customer"].values
     n = len(ids)
     tier = population["tier"].values
@@ -482,50 +607,34 @@ def replay_offers(
     for k in np.unique(choice[choice > 0]).tolist():
         item = items[k]
         rows = np.flatnonzero(choice == k)
-        gross = np.maximum(p[rows] + pv[rows], 0.0)
-        g, price = window.respond(gross, item.tariff, scale[rows], scenario)
-        net_t = g - pv[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            flex_t = np.minimum(np.where(gross > 0, flex[rows] * g / gross, 0.0), g)
-        shifted = 0.5 * np.abs(g - gross).sum(axis=1) / np.maximum(gross.sum(axis=1), 1e-9)
-        result = net_t
-        delivered_kwh = np.zeros(len(rows))
-        cut_share = np.zeros(len(rows))
+        tariffed = _tariff_response(window, item.tariff, p[rows], pv[rows], flex[rows],
+                                    scale[rows], scenario)
+        c = item.contract
+        own = perf = None
         called = np.zeros(len(rows))
+        cut_share = np.zeros(len(rows))
         upfront = np.zeros(len(rows))
+        season_kwh = np.zeros(len(rows))
         payment = 0.0
-        if item.contract is not None and blocks:
-            c = item.contract
-            own = trim_events(events, max(1, round(c.event_h / window.step_h)))
-            perf = np.zeros((len(rows), len(blocks)))
-            active = np.ones(len(rows), dtype=bool)
-            for b in range(min(len(blocks), c.max_events)):
-                out = keyed_uniform(scenario.seed, "replay-optout", ids[rows], draw, b)
-                active &= out >= opt_out_probability(b, cfg.fatigue_per_event)
-                ua = keyed_uniform(scenario.seed, "replay-performance", ids[rows], draw, b, 0)
-                ub = keyed_uniform(scenario.seed, "replay-performance", ids[rows], draw, b, 1)
-                perf[:, b] = np.where(active, draw_performance(ua, ub, cfg), 0.0)
-                called += active
-            result, delivered = curtail(net_t, flex_t, np.full(len(rows), c.kw), own, perf,
-                                        cfg.rebound_share, rebound_steps)
-            delivered_kwh = delivered.sum(axis=1) * window.step_h
-            load_at_events = np.maximum(net_t[:, own], 0.0).sum(axis=1)
-            cut_share = delivered[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
+        if c is not None:
+            own = own_events[contract_pos[c.name]]
+            blocks = len(event_blocks(own))
+            perf, called = draw_event_performance(
+                *_block_uniforms(scenario.seed, ids[rows], draw, blocks), c.max_events, cfg)
+        r = _respond(tariffed, c, own, perf, scenario, window.step_h)
+        if c is not None:
+            # Realized delivery scaled to the season as the optimizer does (`_season_factor`).
+            factor = _season_factor(len(event_blocks(own)), c.max_events, cfg)
+            season_kwh = r.delivered_kw.sum(axis=1) * window.step_h * factor
+            load_at_events = np.maximum(r.tariff_kw[:, own], 0.0).sum(axis=1)
+            cut_share = r.delivered_kw[:, own].sum(axis=1) / np.maximum(load_at_events, 1e-9)
             upfront = np.where(pfp[rows], 0.0, np.minimum(c.incentive_eur, cap[rows]))
             payment = c.payment_eur_per_kwh
         b0 = window.bill(p[rows], window.current, window.current_price)
-        bill_after = window.bill(result, item.tariff, price)
-        events_season = np.minimum(called * season_scale,
-                                   item.contract.max_events if item.contract else 0)
-        season_kwh = np.zeros(len(rows))
-        if item.contract is not None and blocks:
-            # Realized delivery per expected participating event, scaled to the season's
-            # expected participating events (the optimizer's convention).
-            survival = event_survival(max(len(blocks), item.contract.max_events),
-                                      cfg.fatigue_per_event)
-            window_events = survival[:min(len(blocks), item.contract.max_events)].sum()
-            season_kwh = delivered_kwh / window_events * survival[:item.contract.max_events].sum()
+        bill_after = window.bill(r.net_kw, item.tariff, r.price)
+        events_season = np.minimum(called * season_scale, c.max_events if c else 0)
         paid = upfront + payment * season_kwh
+        shifted = r.shifted
         if acceptance is None:
             value = -(bill_after - b0) * season_scale + paid
             discomfort = shifted + cut_share * events_season / np.maximum(comfort[rows], 1)
@@ -535,7 +644,7 @@ def replay_offers(
             prob = np.asarray(acceptance, dtype=np.float64)[rows]
         yes = u_accept[rows] < prob
         accepted[rows] = yes
-        after[rows[yes]] = result[yes]
+        after[rows[yes]] = r.net_kw[yes]
         incentive[rows[yes]] = paid[yes]
         rel = (bill_after - b0) / np.maximum(b0, 1e-9)
         raw[rows[yes], FACTORS.index("bill_change")] = rel[yes]

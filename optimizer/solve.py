@@ -183,8 +183,19 @@ def _solve_lagrange_fix(problem, config, start, deadline, cap) -> OfferSolution:
 
 
 def write_model(hm: HighsModel, path: Path) -> None:
-    """Write the model HiGHS holds (MPS or LP by the suffix; minimisation of −objective)."""
+    """Write the model HiGHS holds (MPS or LP by the suffix; minimisation of −objective).
+
+    Rows the hand-off labelled carry their label as name (``budget``, ``peak_t12``,
+    ``line_3_t12``, ``voltage_17_t40``, …; HiGHS numbers the others), so a reader of the file
+    sees which limits the model holds.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for label, rows in hm.row_of.items():
+        parts = label if isinstance(label, tuple) else (label,)
+        stem = "_".join(str(p) for p in parts[:-1]) + f"_t{parts[-1]}" if len(parts) > 1 \
+            else str(parts[0])
+        for j, row in enumerate(rows):
+            hm.highs.passRowName(int(row), stem if len(rows) == 1 else f"{stem}_{j}")
     status = hm.highs.writeModel(str(path))
     if status == highspy.HighsStatus.kError:
         # A file that cannot be written is bad input (exit 1), not a solver failure.

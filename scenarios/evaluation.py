@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from scenarios.schema import Scenario
@@ -51,43 +50,19 @@ def converged_peak_kw(pf: xr.Dataset) -> float:
     return float(head.max()) if head.size else float("nan")
 
 
-def expected_peak_kw(problem, choice: np.ndarray) -> float:
-    """Feeder peak on the design steps if every customer behaves as expected [kW].
-
-    ``max_t base[t] + Σ_i Δ[i, choice_i, t]``, the optimizer's own view of its assignment.
-    """
-    n = problem.delta_kw.shape[0]
-    delta = problem.delta_kw[np.arange(n), choice, :].sum(axis=0)
-    return float(np.max(problem.base_kw + delta))
-
-
-def dispatch_events(scenario: Scenario, feeder, design: xr.Dataset, target_kw: float) -> np.ndarray:
-    """Event steps [time] the utility calls: the design days, and any other day whose feeder
-    peak (day-ahead, taken as known) exceeds the peak the offers were designed to reach.
-
-    Each contract's own `max_events` and the customers' fatigue limit what is delivered
-    (`replay_offers`).
-    """
-    from scenarios.feeder import event_mask, feeder_head_kw, hours_from_daily_peak
-
-    head_kw = feeder_head_kw(feeder)
-    daily_peak = head_kw.groupby(head_kw.index.normalize()).max()
-    design_days = pd.DatetimeIndex(pd.to_datetime(design.attrs["design_days"]))
-    days = design_days.union(daily_peak.index[daily_peak.to_numpy() > target_kw])
-    return event_mask(scenario, hours_from_daily_peak(head_kw, days))
-
-
-def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> Evaluation:
-    """Replay the chosen offers `evaluation.draws` times and measure the realized effect."""
+def evaluate_offers(scenario: Scenario, feeder, plan) -> Evaluation:
+    """Replay the chosen offers `evaluation.draws` times over the whole window and measure the
+    realized effect on the same steps the plan states its peak over (the window)."""
     from optimizer.offers import replay_offers
     from scenarios.feeder import run_feeder_powerflow
 
-    problem, solution, menu = outcome.problem, outcome.solution, outcome.menu
+    problem, solution, menu = plan.problem, plan.solution, plan.menu
+    design = plan.design
     choice = np.asarray(solution.choice, dtype=np.int64)
     population, profiles = feeder.population, feeder.profiles
     n_time = len(feeder.time)
     design_steps = design["step"].values
-    events = dispatch_events(scenario, feeder, design, expected_peak_kw(problem, choice))
+    events = plan.events
 
     draws = scenario.evaluation.draws
     n = len(choice)
@@ -103,7 +78,6 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
     paid = np.zeros(population.sizes["customer"])
     satisfaction = np.zeros(population.sizes["customer"])
     tan_phi = _tan_phi(population)
-    draw_loads: list[np.ndarray] = []
     for draw in range(draws):
         replay = replay_offers(
             scenario, population, profiles, choice, events, draw=draw, acceptance=acceptance,
@@ -117,15 +91,18 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
         vm_max[draw] = np.nanmax(pf["vm_pu"].values, axis=1)
         peaks[draw] = converged_peak_kw(pf)
         nonconverged[draw] = np.sum(~pf["converged"].values.astype(bool))
-        violations[draw] = count_violations(pf.isel(time=design_steps), scenario)
+        violations[draw] = count_violations(pf, scenario)
         accepted += replay.accepted
         paid += replay.incentive_eur
         satisfaction += replay.satisfaction
-        draw_loads.append(p_after)
     accepted /= draws
     paid /= draws
     satisfaction /= draws
     median_draw = int(np.argsort(peaks, kind="stable")[(draws - 1) // 2])
+    # Draws are keyed by their number: the median draw's loads are drawn again rather than
+    # every draw's customer series kept (memory follows customers, not customers x draws).
+    median_loads = replay_offers(scenario, population, profiles, choice, events, draw=median_draw,
+                                 acceptance=acceptance, season_scale=season_scale).p_kw
 
     offer_names = np.asarray(menu["offer"].values).astype(str)
     chosen = offer_names[choice]
@@ -147,7 +124,7 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
             "satisfaction_after": ("customer", satisfaction,
                                    {"units": "1", "long_name": "mean over draws"}),
             "incentive_paid_eur": ("customer", paid, {"units": "EUR", "long_name": "mean over draws"}),
-            "p_kw_after": (("customer", "time"), draw_loads[median_draw],
+            "p_kw_after": (("customer", "time"), median_loads,
                            {"units": "kW", "long_name": "active load after offers, median-peak draw"}),
             "p_slack_after_mw": (("draw", "time"), head_kw / 1000.0,
                                  {"units": "MW", "long_name": "feeder-head load after offers"}),
@@ -162,7 +139,15 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
                                {"units": "1"}),
             "design_step": ("time", np.isin(np.arange(n_time), design_steps),
                             {"units": "bool", "long_name": "step of a design day"}),
-            "event_step": ("time", events, {"units": "bool", "long_name": "curtailment event"}),
+            "event_step": ("time", events.any(axis=0),
+                           {"units": "bool", "long_name": "curtailment event of any contract"}),
+            "contract_event_step": (("contract", "time"), events,
+                                    {"units": "bool", "long_name": "curtailment event steps"}),
+            "p_slack_planned_mw": ("time", plan.planned_kw / 1000.0,
+                                   {"units": "MW", "long_name": "feeder-head load after, plan"}),
+            "p_slack_planned_sd_mw": ("time", plan.planned_sd_kw / 1000.0,
+                                      {"units": "MW",
+                                       "long_name": "spread of the planned head load"}),
         },
         coords={
             "customer": population["customer"].values,
@@ -170,11 +155,18 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
             "draw": np.arange(draws),
             "tier": list("ABCD"),
             "offer": offer_names,
+            "contract": np.array([c.name for c in scenario.offers.curtailment], dtype=str),
         },
     )
-    validate(ds, stage="evaluation")
+    if plan.dispatch is not None:
+        ds = ds.merge(dispatch_dataset(plan.dispatch))
+    validate(ds, stage="evaluation", allow_nan=("event_threshold_kw",))
+    converged = feeder.before["converged"].values.astype(bool)
+    q = scenario.objective.peak_quantile
     kpis = {
-        "peak_kw_after_expected": expected_peak_kw(problem, choice),
+        "peak_kw_after_expected": plan.planned_peak_kw(q, converged),
+        "peak_kw_after_planned_p10": plan.planned_peak_kw(0.1, converged),
+        "peak_kw_after_planned_p90": plan.planned_peak_kw(0.9, converged),
         "peak_kw_after_p10": float(np.percentile(peaks, 10)),
         "peak_kw_after_p50": float(np.percentile(peaks, 50)),
         "peak_kw_after_p90": float(np.percentile(peaks, 90)),
@@ -187,7 +179,51 @@ def evaluate_offers(scenario: Scenario, feeder, design: xr.Dataset, outcome) -> 
         "objective_eur": float(solution.objective),
         "mip_gap": float(solution.gap),
     }
+    before = converged_peak_kw(feeder.before)
+    planned_cut = before - kpis["peak_kw_after_expected"]
+    realized_cut = before - kpis["peak_kw_after_p50"]
+    kpis["peak_cut_planned_kw"] = planned_cut
+    kpis["peak_cut_realized_kw"] = realized_cut
+    kpis["peak_cut_realized_pct"] = 100.0 * realized_cut / before
+    if abs(planned_cut) > 1e-9:
+        kpis["realized_share_of_planned_pct"] = 100.0 * realized_cut / planned_cut
+    if plan.dispatch is not None:
+        kpis["events_called_days"] = float(plan.dispatch.any_called().sum())
+        kpis["event_hit_rate_top_days"] = dispatch_hit_rate(plan.dispatch)
+    kpis["planning_rounds"] = float(len(plan.rounds))
+    kpis["design_days"] = float(len(plan.design.attrs["design_days"]))
+    kpis["network_rows_elements"] = float(plan.watched.lines.size + plan.watched.buses.size)
     return Evaluation(dataset=ds, kpis=kpis)
+
+
+def dispatch_hit_rate(dispatch) -> float:
+    """Share of the window's top days (as many as the most events any contract made, at least
+    one) on which an event was called."""
+    from scenarios.dispatch import hit_rate
+
+    top = int(dispatch.called.sum(axis=1).max()) if dispatch.called.size else 1
+    return hit_rate(dispatch, max(top, 1))
+
+
+def dispatch_dataset(dispatch) -> xr.Dataset:
+    """The event calls and what they were decided on, over ``day``."""
+    return xr.Dataset(
+        {
+            "event_called": (("contract", "day"), dispatch.called,
+                             {"units": "bool", "long_name": "event called on the day"}),
+            "event_threshold_kw": (("contract", "day"), dispatch.threshold_kw,
+                                   {"units": "kW", "long_name": "threshold the forecast met"}),
+            "forecast_peak_kw": ("day", dispatch.forecast_kw,
+                                 {"units": "kW", "long_name": "day-ahead forecast daily peak "
+                                  "compared with the threshold"}),
+            "forecast_peak_p10_kw": ("day", dispatch.p10_kw, {"units": "kW"}),
+            "forecast_peak_p50_kw": ("day", dispatch.p50_kw, {"units": "kW"}),
+            "forecast_peak_p90_kw": ("day", dispatch.p90_kw, {"units": "kW"}),
+            "actual_peak_kw": ("day", dispatch.actual_kw,
+                               {"units": "kW", "long_name": "actual daily peak before offers"}),
+        },
+        coords={"day": dispatch.day, "contract": np.array(dispatch.contract, dtype=str)},
+    )
 
 
 def _tan_phi(population: xr.Dataset) -> np.ndarray:

@@ -316,14 +316,21 @@ def feeder_head_kw(feeder: FeederModel) -> pd.Series:
     return pd.Series(feeder.before["p_slack_mw"].values * 1000.0, index=feeder.time)
 
 
-def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
-    """The design steps the optimizer plans for: every step of the `design_days` peak days.
+def build_design(scenario: Scenario, feeder: FeederModel, days: pd.DatetimeIndex | None = None,
+                 selection: dict[str, str | float] | None = None) -> xr.Dataset:
+    """The design steps the optimizer plans for: every step of the design days.
 
-    Events are called on each design day in a window centred on that day's feeder peak; each
-    contract uses the part of it within ±event_h/2 of the peak (`hours_from_peak`).
+    By default the `design_days` peak days (`_design_days`); the planning rounds
+    (`scenarios.planning`) pass the days they grew the set to, so that every day on which the
+    plan's window peak could fall is in it. The ``event`` variable marks, on each design day, a
+    window centred on that day's feeder peak (``hours_from_peak``) for code that plans without a
+    dispatch.
     """
     head_kw = feeder_head_kw(feeder)
-    days, selection = _design_days(scenario, feeder, head_kw)
+    if days is None:
+        days, selection = _design_days(scenario, feeder, head_kw)
+    days = pd.DatetimeIndex(days).sort_values()
+    selection = selection or {}
     hours = hours_from_daily_peak(head_kw, days)
     steps = np.flatnonzero(~np.isnan(hours))
     design = xr.Dataset(
@@ -340,8 +347,8 @@ def build_design(scenario: Scenario, feeder: FeederModel) -> xr.Dataset:
         coords={"time": feeder.time[steps]},
         attrs={
             "step_h": feeder.step_h,
-            "season_days": SEASON_DAYS,
-            "season_scale": SEASON_DAYS / scenario.time.days,
+            "season_days": scenario.dispatch.season_days,
+            "season_scale": scenario.dispatch.season_days / scenario.time.days,
             "design_days": [str(d.date()) for d in days],
             **selection,
         },

@@ -35,6 +35,14 @@ KPI_UNITS: dict[str, str] = {
     "energy_kwh": "kWh",
     "acceptance_rate": "1",
     "objective_eur": "EUR",
+    # plan and replay on one basis (the window), event calls
+    "peak_kw_after_planned_p10": "kW",
+    "peak_kw_after_planned_p90": "kW",
+    "peak_cut_planned_kw": "kW",
+    "peak_cut_realized_kw": "kW",
+    "peak_cut_realized_pct": "%",
+    "realized_share_of_planned_pct": "%",
+    "event_hit_rate_top_days": "1",
 }
 
 

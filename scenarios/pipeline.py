@@ -34,15 +34,25 @@ Progress = Callable[[str], None]
 
 KPI_LABELS: dict[str, str] = {
     "peak_kw_before": "feeder peak before [kW]",
-    "peak_kw_after_expected": "feeder peak after, expected [kW]",
+    "peak_kw_after_expected": "feeder peak after, planned (window, objective.peak_quantile) [kW]",
+    "peak_kw_after_planned_p10": "feeder peak after, planned P10 [kW]",
+    "peak_kw_after_planned_p90": "feeder peak after, planned P90 [kW]",
     "peak_kw_after_p10": "feeder peak after, P10 of draws [kW]",
     "peak_kw_after_p50": "feeder peak after, P50 of draws [kW]",
     "peak_kw_after_p90": "feeder peak after, P90 of draws [kW]",
     "incentive_eur": "incentives paid, mean of draws [EUR]",
     "satisfaction_mean_before": "mean satisfaction before [-]",
     "satisfaction_mean_after": "mean satisfaction after [-]",
-    "violations_before": "limit violations before [element-steps]",
-    "violations_after": "limit violations after, P50 [element-steps]",
+    "peak_cut_planned_kw": "window peak cut, planned [kW]",
+    "peak_cut_realized_kw": "window peak cut, realized P50 [kW]",
+    "peak_cut_realized_pct": "window peak cut, realized P50 [%]",
+    "realized_share_of_planned_pct": "realized cut / planned cut [%]",
+    "violations_before": "limit violations before, window [element-steps]",
+    "violations_after": "limit violations after, window, P50 [element-steps]",
+    "events_called_days": "days with an event called",
+    "event_hit_rate_top_days": "share of the top days with an event called [-]",
+    "planning_rounds": "optimizer rounds",
+    "design_days": "design days (final round)",
     "nonconverged_steps": "power-flow steps not converged",
     "nonconverged_steps_after": "power-flow steps not converged after, worst draw",
 }
@@ -127,15 +137,19 @@ def run_scenario(
     kpis = _kpis_before(feeder, before, result, design)
 
     if optimize:
-        outcome = timed(
-            "optimizing offers", "optimize", _optimize, scenario, feeder, design, export_model
-        )
+        dispatch = timed("forecasting daily peaks for event calls", "dispatch", _dispatch,
+                         scenario, feeder)
+        plan = timed("optimizing offers", "optimize", _optimize, scenario, feeder, dispatch,
+                     export_model, report)
         evaluated = timed(
-            "replaying offers", "evaluate", evaluate_offers, scenario, feeder, design, outcome
+            "replaying offers", "evaluate", evaluate_offers, scenario, feeder, plan
         )
         result = xr.merge([result, evaluated.dataset], compat="override", combine_attrs="override")
         kpis.update(evaluated.kpis)
-        for name, value in outcome.solution_attrs.items():
+        result.attrs["design_days"] = ", ".join(plan.design.attrs["design_days"])
+        result.attrs["planning_rounds"] = json.dumps(plan.rounds)
+        result.attrs["unfixed_violations"] = "; ".join(plan.unfixed)
+        for name, value in _solution_attrs(plan.solution).items():
             result.attrs[f"solver_{name}"] = value
         if export_model is not None:
             result.attrs["exported_model"] = str(export_model)
@@ -202,38 +216,45 @@ def solver_notes(scenario: Scenario, attrs: dict) -> list[str]:
             "solver.mip_gap)"]
 
 
-_NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct")
+_NAN_OK = ("vm_pu", "va_degree", "line_loading_pct", "trafo_loading_pct", "event_threshold_kw")
 
 
-@dataclass
-class OptimizationOutcome:
-    """The chosen offers and the solver's account of the solve."""
+def _dispatch(scenario: Scenario, feeder: FeederModel):
+    """Each contract's event days from the day-ahead forecast of the feeder's daily peak
+    (`scenarios.dispatch`); None without curtailment contracts."""
+    if not scenario.offers.curtailment:
+        return None
+    from scenarios.dispatch import dispatch_events, seasonal_reference, window_forecast
+    from scenarios.forecasting import forecast_feeder
 
-    problem: object  # optimizer.problem.OfferProblem
-    solution: object  # optimizer.solve.OfferSolution
-    menu: xr.Dataset
-    solution_attrs: dict[str, float | str]
+    # `forecast_feeder` rather than `forecast_window_peaks`: the same forecasts, plus those it
+    # issued for the simulated history, which the paced threshold starts from.
+    feeder_forecast = forecast_feeder(scenario, feeder, lead_days=1)
+    table = feeder_forecast.table
+    forecast = window_forecast(table, feeder_forecast.window)
+    history = np.arange(feeder_forecast.window[0])
+    issued = getattr(table, f"{scenario.dispatch.forecast}_kw")[0, history]
+    reference = seasonal_reference(pd.DatetimeIndex(table.day[history]), issued,
+                                   forecast.day[0], scenario.dispatch.season_days)
+    return dispatch_events(forecast, list(scenario.offers.curtailment), scenario.dispatch,
+                           history_kw=reference)
 
 
-def _optimize(scenario: Scenario, feeder: FeederModel, design: xr.Dataset,
-              export_model: Path | None) -> OptimizationOutcome:
-    from optimizer.offers import build_offer_menu, build_offer_problem
-    from optimizer.solve import solve_offers
+def _optimize(scenario: Scenario, feeder: FeederModel, dispatch, export_model: Path | None,
+              progress: Progress):
+    from scenarios.planning import plan_offers
 
-    menu = build_offer_menu(scenario)
-    problem = build_offer_problem(scenario, feeder.population, feeder.profiles, design)
-    solution = solve_offers(
-        problem, scenario.solver, export_mps=export_model, method=scenario.solver.method,
-        never_raise_peak=scenario.limits.never_raise_peak,
-    )
-    attrs: dict[str, float | str] = {
+    return plan_offers(scenario, feeder, dispatch, export_model, progress)
+
+
+def _solution_attrs(solution) -> dict[str, float | str]:
+    return {
         "status": str(solution.status),
         "objective_eur": float(solution.objective),
         "bound_eur": float(solution.bound),
         "mip_gap": float(solution.gap),
         "method": str(getattr(solution, "method", "")),
     }
-    return OptimizationOutcome(problem=problem, solution=solution, menu=menu, solution_attrs=attrs)
 
 
 def _base_dataset(feeder: FeederModel, before: xr.Dataset) -> xr.Dataset:
@@ -263,7 +284,7 @@ def _base_dataset(feeder: FeederModel, before: xr.Dataset) -> xr.Dataset:
 
 def _kpis_before(feeder: FeederModel, before: xr.Dataset, ds: xr.Dataset,
                  design: xr.Dataset) -> dict[str, float]:
-    """Peak, energy and violations of the simulated feeder; violations on the design days."""
+    """Peak, energy and violations of the simulated feeder, over the whole window."""
     from scenarios.evaluation import converged_peak_kw, count_violations
 
     converged = before["converged"].values.astype(bool)
@@ -275,11 +296,10 @@ def _kpis_before(feeder: FeederModel, before: xr.Dataset, ds: xr.Dataset,
             "customers.count, customers.energy_scale and customers.size_to_network)"
         )
     head_kw = before["p_slack_mw"].values * 1000.0
-    design_pf = before.isel(time=design["step"].values)
     kpis = {
         "peak_kw_before": converged_peak_kw(before),
         "energy_kwh": float(np.sum(head_kw) * feeder.step_h),
-        "violations_before": float(count_violations(design_pf, feeder.scenario)),
+        "violations_before": float(count_violations(before, feeder.scenario)),
         "nonconverged_steps": float(np.sum(~before["converged"].values.astype(bool))),
     }
     if "satisfaction_before" in ds:

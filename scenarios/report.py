@@ -15,6 +15,7 @@ PLOTS: dict[str, str] = {
     "feeder_load.png": "Feeder-head load before and after the offers",
     "voltage_envelope.png": "Voltage envelope over all buses",
     "offers_by_tier.png": "Offers made, by credit tier",
+    "daily_peaks.png": "Daily feeder peak before, planned and realized (P10–P90), called days marked",
 }
 
 
@@ -25,6 +26,8 @@ def write_report(scenario: Scenario, result: xr.Dataset, kpis: dict[str, float],
     matplotlib.use("Agg")
     written = [plot_feeder_load(result, folder / "feeder_load.png", scenario),
                plot_voltage_envelope(result, folder / "voltage_envelope.png", scenario)]
+    if "p_slack_planned_mw" in result:
+        written.insert(0, plot_daily_peaks(result, folder / "daily_peaks.png", scenario))
     if "offers_by_tier" in result:
         written.append(plot_offers_by_tier(result, folder / "offers_by_tier.png"))
     (folder / "report.html").write_text(_html(scenario, result, kpis, written), encoding="utf-8")
@@ -54,6 +57,59 @@ def plot_feeder_load(result: xr.Dataset, path: Path, scenario: Scenario) -> Path
     ax.set_ylabel("feeder-head load [kW]")
     ax.set_title(f"{scenario.name}: feeder load")
     ax.legend(loc="upper left", ncols=4, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def daily_peaks(result: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per day: the peak before, planned (the plan's expected head load) and realized (P10,
+    P50, P90 over the draws of each draw's own daily peak) [kW], and whether an event was
+    called; over converged steps only."""
+    import pandas as pd
+
+    day = pd.DatetimeIndex(result["time"].values).normalize()
+    ok = result["converged"].values.astype(bool)
+
+    def per_day(values: np.ndarray) -> np.ndarray:
+        """[..., time] → [..., day] daily maxima."""
+        masked = np.atleast_2d(np.where(ok, values, -np.inf))
+        daily = pd.DataFrame(masked.T, index=day).groupby(level=0).max().to_numpy().T
+        return daily.reshape(np.shape(values)[:-1] + (daily.shape[-1],))
+
+    days = np.unique(day)
+    out = {"day": days,
+           "before": per_day(result["p_slack_mw"].values * 1000.0),
+           "planned": per_day(result["p_slack_planned_mw"].values * 1000.0)}
+    draws = per_day(result["p_slack_after_mw"].values * 1000.0)      # [draw, day]
+    out["p10"], out["p50"], out["p90"] = (np.percentile(draws, q, axis=0) for q in (10, 50, 90))
+    if "event_step" in result:
+        out["called"] = pd.Series(result["event_step"].values, index=day).groupby(level=0).any(
+        ).reindex(days).to_numpy()
+    return out
+
+
+def plot_daily_peaks(result: xr.Dataset, path: Path, scenario: Scenario) -> Path:
+    """Per day: peak before, planned and realized (P50 with the P10–P90 band), called days
+    marked — where the promise held and where it did not."""
+    import matplotlib.pyplot as plt
+
+    peaks = daily_peaks(result)
+    days = peaks["day"]
+    fig, ax = plt.subplots(figsize=(11, 4.2), constrained_layout=True)
+    ax.plot(days, peaks["before"], "o-", color="0.35", ms=3, lw=1.0, label="before")
+    ax.plot(days, peaks["planned"], "s--", color="tab:orange", ms=3, lw=1.0, label="planned")
+    ax.fill_between(days, peaks["p10"], peaks["p90"], color="tab:blue", alpha=0.25, lw=0,
+                    label="realized, P10–P90")
+    ax.plot(days, peaks["p50"], "o-", color="tab:blue", ms=3, lw=1.0, label="realized, P50")
+    if "called" in peaks and peaks["called"].any():
+        called = peaks["called"].astype(bool)
+        ax.plot(days[called], peaks["before"][called], "v", color="tab:red", ms=7,
+                label="event called")
+    ax.set_ylabel("daily feeder-head peak [kW]")
+    ax.set_title(f"{scenario.name}: daily peaks (the window's peak is the highest of them)")
+    ax.legend(loc="best", ncols=5, fontsize=8)
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -119,6 +175,25 @@ def _shade(ax, time: np.ndarray, mask: np.ndarray, color: str, label: str) -> No
         first = False
 
 
+def _findings(result: xr.Dataset) -> str:
+    """Planning rounds and the network elements the offers cannot fix (a finding)."""
+    import json
+
+    parts = []
+    rounds = json.loads(result.attrs.get("planning_rounds", "[]") or "[]")
+    if rounds:
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rounds[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values())
+                       + "</tr>" for r in rounds)
+        parts.append(f"<h2>Optimizer rounds</h2><table><tr>{head}</tr>{body}</table>")
+    unfixed = [u for u in str(result.attrs.get("unfixed_violations", "")).split("; ") if u]
+    if unfixed:
+        items = "".join(f"<li>{html.escape(u)}</li>" for u in unfixed)
+        parts.append("<h2>Limits the offers cannot fix</h2><p>With the offered flexibility the "
+                     f"plan's expected load still breaks these limits:</p><ul>{items}</ul>")
+    return "\n".join(parts)
+
+
 def _html(scenario: Scenario, result: xr.Dataset, kpis: dict[str, float], plots: list[Path]) -> str:
     from scenarios.pipeline import KPI_LABELS
 
@@ -160,12 +235,15 @@ seed {scenario.seed}. {('Design days: ' + html.escape(str(design_days))) if desi
 <table><tr><th>KPI</th><th>value</th></tr>
 {rows}
 </table>
+{_findings(result)}
 {('<h2>Solver</h2><table>' + solver + '</table>') if solver else ''}
 {('<h2>Notes</h2>' + notes) if notes else ''}
 <h2>Plots</h2>
 {images}
-<p style="color:#777;font-size:0.85em">Expected figures are the optimizer's view on the design
-days; P10/P50/P90 come from {result.sizes.get('draw', 0)} Monte-Carlo replays (acceptance,
-delivery, rebound) through the AC power flow over the whole window.</p>
+<p style="color:#777;font-size:0.85em">Every peak is over the same steps: the whole window.
+Planned figures are the optimizer's expectation of the window (the same behaviour model the
+replay samples, at objective.peak_quantile); P10/P50/P90 come from
+{result.sizes.get('draw', 0)} Monte-Carlo replays (acceptance, delivery, fatigue, rebound)
+through the AC power flow over the whole window.</p>
 </body></html>
 """

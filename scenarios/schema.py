@@ -479,6 +479,13 @@ class ObjectiveConfig(_Model):
     satisfaction_value_eur: float = Field(
         0.0, ge=0, description="Value of one unit of mean satisfaction across customers [EUR]."
     )
+    peak_quantile: float = Field(
+        0.5, gt=0, lt=1,
+        description=(
+            "Quantile of the window's feeder peak after the offers that the plan states and "
+            "is judged by (0.5 = the median of the replay's draws) [-]."
+        ),
+    )
 
 
 class LimitsConfig(_Model):
@@ -539,6 +546,27 @@ class SolverConfig(_Model):
     )
 
 
+class DispatchConfig(_Model):
+    """When the utility calls a curtailment event (`scenarios.dispatch`).
+
+    Each morning the day-ahead forecast of the feeder's daily peak is compared with a threshold;
+    an event is called when the forecast reaches it and the contract has events left. By default
+    the threshold paces each contract's ``max_events`` over the season: with ``k`` events left
+    and ``n`` season days left it is the ``1 − k/n`` quantile of the daily peaks seen so far.
+    """
+
+    forecast: Literal["p10", "p50", "p90"] = Field(
+        "p50", description="Which quantile of the day-ahead forecast is compared [-]."
+    )
+    threshold_kw: float | None = Field(
+        None, gt=0,
+        description="Fixed threshold on the forecast daily peak [kW] instead of the paced one.",
+    )
+    season_days: float = Field(
+        91.0, ge=1, le=366, description="Days each contract's max_events must last [days]."
+    )
+
+
 class EvaluationConfig(_Model):
     draws: int = Field(20, ge=1, le=10_000, description="Monte-Carlo replays of the offers.")
 
@@ -559,6 +587,7 @@ class Scenario(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     sweep: dict[str, list[bool | int | float | str]] = Field(
         default_factory=dict,
         description=(

@@ -13,7 +13,9 @@ import xarray as xr
 
 DIMS: frozenset[str] = frozenset(
     {"customer", "time", "bus", "line", "trafo", "offer", "tier", "draw", "scenario", "point",
-     "load", "sgen", "step", "factor", "quantile", "period", "month"}
+     "load", "sgen", "step", "factor", "quantile", "period", "month",
+     # event calls: curtailment contract, window day, optimizer round
+     "contract", "day", "round"}
 )
 
 
