@@ -19,7 +19,7 @@ def fit_credit_book_file(history_file: Path, out: Path, *, today: dt.date | None
     name = source or str(history_file)
     fit = fit_book(history, name=name, seed=seed)
     calibration = out.with_name(f"{out.stem}_calibration.csv")
-    with staged_output(out.parent) as staging:
+    with staged_output(out.parent, owns_folder=False) as staging:
         (staging / out.name).write_text(scorecard_json(fit, name), encoding="utf-8")
         fit.calibration.to_csv(staging / calibration.name, index=False, float_format="%.6g")
     m = fit.metrics

@@ -26,7 +26,7 @@ def check_meter_file(meter_file: Path, out: Path | None = None,
 
     clean, report = screen_meter_data(meter_file, config)
     if out is not None:
-        with staged_output(out.parent) as staging:
+        with staged_output(out.parent, owns_folder=False) as staging:
             report.to_csv(staging / out.name, index=False)
     totals = report[list(REPORT_COUNTS)].sum()
     status = report["status"].value_counts()
@@ -85,7 +85,7 @@ def calibrate_meter_file(
     usable = fitted[fitted["annual_kwh"].notna()]
     if usable.empty:
         raise InputError(f"{meter_file}: too little data to calibrate any customer")
-    with staged_output(out.parent) as staging:
+    with staged_output(out.parent, owns_folder=False) as staging:
         usable.to_csv(staging / out.name, index=False)
     skipped = fitted.loc[fitted["annual_kwh"].isna(), "customer_id"].tolist()
     note = f" (left out for too little data: {', '.join(map(str, skipped))})" if skipped else ""
@@ -270,7 +270,7 @@ def tou_fit_meter_file(
         lines.insert(1, "# The price changes do not separate own from cross elasticity: "
                         f"cross_elasticity held at the scenario's "
                         f"{scenario.response.cross_elasticity:g}.")
-    with staged_output(out.parent) as staging:
+    with staged_output(out.parent, owns_folder=False) as staging:
         (staging / out.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return "\n".join([*(line for line in lines if line.startswith("#")),
                       *(f"{n} {v['value']:.4g} ± {v['se']:.2g}" for n, v in fit.items()),

@@ -154,14 +154,17 @@ def _process_alive(pid: int) -> bool:
 
 
 @contextmanager
-def staged_output(out_dir: Path) -> Iterator[Path]:
+def staged_output(out_dir: Path, *, owns_folder: bool = True) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success move its files into `out_dir`.
 
     Files are moved one by one with `os.replace` (atomic per file on one file system); on any
-    error the temporary folder is removed and `out_dir` is left as it was. The folder then holds
-    the files of this command only: files an earlier gridflex command wrote there (listed in
-    `MANIFEST`) that this one did not write are removed; files gridflex did not write are never
-    touched. Staging folders of runs killed while writing are removed first.
+    error the temporary folder is removed and `out_dir` is left as it was. A command that owns
+    its output folder (``owns_folder``, the default: ``run``, ``simulate``, ``forecast``, …)
+    leaves there the files of this command only: files an earlier gridflex command wrote there
+    (listed in `MANIFEST`) that this one did not write are removed; files gridflex did not write
+    are never touched. A command that writes named files into a folder it does not own
+    (``-o scorecard.json``) only adds or replaces its own files. Staging folders of runs killed
+    while writing are removed first.
     """
     out_dir = Path(out_dir)
     remove_stale_staging(out_dir)
@@ -179,9 +182,10 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
             written = sorted(item.name for item in staging.iterdir())
             for name in written:
                 os.replace(staging / name, out_dir / name)
-            for name in sorted(earlier - set(written)):
-                _remove(out_dir / name)
-            _write_manifest(out_dir, written)
+            if owns_folder:
+                for name in sorted(earlier - set(written)):
+                    _remove(out_dir / name)
+                _write_manifest(out_dir, written)
         except OSError as error:
             raise InputError(f"output folder {out_dir}: cannot write ({error.strerror or error})") from None
     finally:

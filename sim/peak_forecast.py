@@ -20,6 +20,7 @@ same weekday a week earlier) and a linear regression on day type and forecast de
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,7 +249,9 @@ def _similar_day_features(gross: np.ndarray, generation_forecast: np.ndarray,
         out[d, 1] = np.nanmean(g[evening]) if np.isfinite(g[evening]).any() else np.nanmean(g)
         if len(same) == 0:
             continue
-        with np.errstate(invalid="ignore"):
+        with warnings.catch_warnings():
+            # A slot no similar day has (non-converged days are NaN) stays NaN, not a warning.
+            warnings.simplefilter("ignore", RuntimeWarning)
             profile = np.nanmean(gross[same], axis=0) - g
         if np.isfinite(profile).any():
             best = int(np.nanargmax(profile))
