@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from customers import credit
+from customers.io import read_text_csv
 from customers.payment_history import ARREARS_SHARE_OF_BILL, NOTICE_BILLS, history_dataset
 from scenarios.errors import InputError
 
@@ -112,12 +113,7 @@ def read_book_csv(path: Path | str, *, today: dt.date | None = None) -> xr.Datas
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: payment history file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [c.strip() for c in frame.columns]
+    frame = read_text_csv(path)
     for column in ("customer_id", "month", "bill_eur", "paid_eur", "days_late"):
         if column not in frame.columns:
             raise InputError(f"{path}, column '{column}': required column is missing")

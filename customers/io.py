@@ -136,13 +136,22 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: customers file not found")
+    return customers_from_frame(read_text_csv(path), path, net)
+
+
+def read_text_csv(path: Path) -> pd.DataFrame:
+    """A CSV read as text cells (IDs keep their leading zeros), header names stripped.
+
+    Raises `InputError` naming ``path`` when pandas cannot parse it (ragged rows, empty file,
+    not UTF-8).
+    """
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV ({reason})") from None
     frame.columns = [c.strip() for c in frame.columns]
-    return customers_from_frame(frame, path, net)
+    return frame
 
 
 def customers_from_frame(frame: pd.DataFrame, path: Path, net) -> xr.Dataset:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from customers.io import read_text_csv
 from scenarios.errors import InputError
 from scenarios.load import resolve_input_path
 from scenarios.schema import Scenario
@@ -178,13 +179,7 @@ def _filled(part: pd.DataFrame, own: pd.Timedelta, start: pd.Timestamp,
 
 def _read_register(path: Path, net) -> pd.DataFrame:
     """The register as text; a ``load`` column without ``bus`` gives each meter its bus."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    return place_register(frame, path, net)
+    return place_register(read_text_csv(path), path, net)
 
 
 def place_register(frame: pd.DataFrame, path: Path | str, net) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from customers.io import read_text_csv
 from scenarios.errors import InputError
 from sim.baseline import (
     EventWindow,
@@ -75,12 +76,7 @@ def read_events(path: Path) -> list[Event]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"events file {path} not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [c.strip() for c in frame.columns]
+    frame = read_text_csv(path)
     for column in ("date", "start", "end"):
         if column not in frame.columns:
             raise InputError(f"{path}, column '{column}': required column is missing")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from customers.io import read_text_csv
 from scenarios.errors import InputError
 from scenarios.store import Store, now_utc, open_store
 
@@ -145,13 +146,7 @@ def _screen_stored(store: Store, import_id: int, path: Path, tz: str) -> dict[st
 
 
 def _text_csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    return frame
+    return read_text_csv(path)
 
 
 def _register(store: Store, import_id: int, path: Path, personal, tz) -> tuple[int, int, str]:
