@@ -41,6 +41,8 @@ and the column.
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -139,18 +141,34 @@ def read_customers_csv(path: Path | str, net) -> xr.Dataset:
     return customers_from_frame(read_text_csv(path), path, net)
 
 
-def read_text_csv(path: Path) -> pd.DataFrame:
+def read_text_csv(path: Path, *, empty_hint: str = "") -> pd.DataFrame:
     """A CSV read as text cells (IDs keep their leading zeros), header names stripped.
 
-    Raises `InputError` naming ``path`` when pandas cannot parse it (ragged rows, empty file,
-    not UTF-8).
+    Raises `InputError` naming ``path`` and, where it can, the line: UTF-16 or other non-UTF-8
+    bytes, an empty file (``empty_hint`` says what was expected), a row with more fields than
+    the header, anything else pandas cannot parse.
     """
+    raw = Path(path).read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]:
+        raise InputError(f"{path}: not UTF-8 text (it looks like UTF-16); save it as UTF-8 CSV")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty{empty_hint}")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found:
+            expected, line, saw = found.groups()
+            raise InputError(f"{path}, line {line}: {saw} fields, the header has {expected}") from None
+        reason = str(error).strip().splitlines()[0]
         raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [c.strip() for c in frame.columns]
+    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 

@@ -17,14 +17,13 @@ risk ``latent_risk[customer]`` for testing the models against the truth.
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from customers.io import read_text_csv
 from customers.population import keyed_normal, keyed_uniform
 from scenarios.errors import InputError
 from scenarios.schema import Scenario
@@ -210,28 +209,8 @@ def synthesize_payment_history(
 
 def _read_history_table(path: Path) -> pd.DataFrame:
     """The CSV as strings, or InputError naming the file and, where it can, the line."""
-    raw = path.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]:
-        raise InputError(f"{path}: not UTF-8 text (it looks like UTF-16); save it as UTF-8 CSV")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        raise InputError(f"{path}, line {line}: not UTF-8 text; save the file as UTF-8 CSV") from None
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty; expected a header "
-                         "customer_id,month,bill_eur,paid_eur,days_late and one row per month")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            skipinitialspace=True)
-    except pd.errors.ParserError as error:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
-        if found:
-            expected, line, saw = found.groups()
-            raise InputError(f"{path}, line {line}: {saw} fields, the header has {expected}") from None
-        reason = str(error).strip().splitlines()[0]
-        raise InputError(f"{path}: not a readable CSV ({reason})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_text_csv(path, empty_hint="; expected a header "
+                          "customer_id,month,bill_eur,paid_eur,days_late and one row per month")
     if len(frame) == 0:
         raise InputError(f"{path}: no payment rows after the header")
     return frame

@@ -96,3 +96,22 @@ def test_scored_population_round_trips_with_credit_fields(tmp_path):
     np.testing.assert_array_equal(back["warning"].values, population["warning"].values)
     np.testing.assert_allclose(back["credit_score"].values, population["credit_score"].values,
                                rtol=1e-9)
+
+
+def test_every_text_csv_reader_names_the_line_of_a_ragged_row_and_refuses_utf16(tmp_path):
+    """Customers, registers, events, books and store imports share `read_text_csv`: a row with
+    one field too many is named by its line (header = line 1), UTF-16 is named as such."""
+    from customers.io import read_text_csv
+    from scenarios.errors import InputError
+
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("customer_id,bus\nC1,3\nC2,4,9\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"ragged\.csv, line 3: 3 fields, the header has 2"):
+        read_text_csv(ragged)
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("customer_id,bus\nC1,3\n".encode("utf-16"))
+    with pytest.raises(InputError, match="looks like UTF-16"):
+        read_text_csv(utf16)
+    ok = tmp_path / "ok.csv"
+    ok.write_text(" customer_id , bus\n0012,3\n", encoding="utf-8")
+    assert read_text_csv(ok)["customer_id"].tolist() == ["0012"]
