@@ -397,6 +397,9 @@ def tou_fit(
                                       switch=switch, config=config))
 
 
+ScorecardOutOption = Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")]
+BootstrapSeedOption = Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")]
+
 credit_app = typer.Typer(help="Credit scoring on a utility's whole payment book.",
                          no_args_is_help=True)
 app.add_typer(credit_app, name="credit")
@@ -406,9 +409,8 @@ app.add_typer(credit_app, name="credit")
 def credit_fit(
     history: Annotated[Path, typer.Argument(help="Payment history CSV of the whole book "
                                                  "(customer_id,month,bill_eur,paid_eur,days_late).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
-        "scorecard.json"),
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+    out: ScorecardOutOption = Path("scorecard.json"),
+    seed: BootstrapSeedOption = 0,
 ) -> None:
     """Fit the scorecard on the whole book; validate it on the latest month (AUC, KS, Gini, calibration)."""
     with _errors_to_exit_codes():
@@ -562,9 +564,8 @@ def store_mv(
 @store_app.command("credit-fit")
 def store_credit_fit(
     store: StoreOption = "store",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Scorecard JSON to write.")] = Path(
-        "scorecard.json"),
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resamples.")] = 0,
+    out: ScorecardOutOption = Path("scorecard.json"),
+    seed: BootstrapSeedOption = 0,
 ) -> None:
     """`gridflex credit fit` on the payment book held in the store."""
     with _errors_to_exit_codes():
